@@ -1,0 +1,108 @@
+/**
+ * Event log: one JSON line per lifecycle event, with fixed keys, appended to
+ * the log file (O_APPEND, one write per line, so concurrent processes never
+ * interleave within a line). Not fsynced: the log is for people, the spool is
+ * what must survive, and every fsync is flash wear.
+ *
+ * Optional syslog: Node cannot open the /dev/log datagram socket, so lines are
+ * handed to logger(1) in one batch when the logger is closed.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type EventName =
+  | 'accepted' | 'attempt' | 'delivered' | 'deferred' | 'bounced' | 'failed' | 'expired'
+  | 'held' | 'released' | 'deleted' | 'corrupt' | 'rejected' | 'error';
+
+/** The fixed keys (STYLE.md rule 9). Absent values are written as null. */
+export interface LogEvent {
+  event: EventName;
+  id?: string | null;
+  from?: string | null;
+  rcpt?: string | null;
+  /** Recipient as submitted, when aliases changed it. */
+  orig_rcpt?: string | null;
+  route?: string | null;
+  transport?: string | null;
+  status?: string | null;
+  smtp_code?: number | null;
+  dsn?: string | null;
+  attempt?: number | null;
+  delay_ms?: number | null;
+  size?: number | null;
+  reason?: string | null;
+}
+
+const KEYS = ['ts', 'event', 'id', 'from', 'rcpt', 'orig_rcpt', 'route', 'transport', 'status',
+  'smtp_code', 'dsn', 'attempt', 'delay_ms', 'size', 'reason'] as const;
+
+export interface Logger {
+  event(e: LogEvent): void;
+  /** Diagnostics for `-v`: to stderr only, never to the event log. */
+  verbose(msg: string): void;
+  close(): Promise<void>;
+}
+
+export interface LoggerOptions {
+  file: string | null;
+  syslog: boolean;
+  verbose: boolean;
+  now?: () => number;
+  /** Extra sink, e.g. for tests or `serve` printing to the journal. */
+  onLine?: (line: string) => void;
+}
+
+export function formatEvent(e: LogEvent, ts: number): string {
+  const rec: Record<string, unknown> = {};
+  for (const k of KEYS) rec[k] = k === 'ts' ? new Date(ts).toISOString() : ((e as unknown as Record<string, unknown>)[k] ?? null);
+  return JSON.stringify(rec);
+}
+
+export function createLogger(opts: LoggerOptions): Logger {
+  const now = opts.now ?? Date.now;
+  const pendingSyslog: string[] = [];
+  let fileBroken = false;
+  let dirMade = false;
+
+  const writeLine = (line: string) => {
+    if (!opts.file || fileBroken) return;
+    try {
+      if (!dirMade) { mkdirSync(dirname(opts.file), { recursive: true, mode: 0o750 }); dirMade = true; }
+      appendFileSync(opts.file, line + '\n', { mode: 0o640 });
+    } catch (err) {
+      // A broken log must never stop mail: say it once, keep going.
+      fileBroken = true;
+      process.stderr.write(`sysmail: cannot write log ${opts.file}: ${(err as Error).message}\n`);
+    }
+  };
+
+  return {
+    event(e) {
+      const line = formatEvent(e, now());
+      writeLine(line);
+      if (opts.syslog) pendingSyslog.push(line);
+      opts.onLine?.(line);
+      if (opts.verbose) process.stderr.write(`sysmail: ${line}\n`);
+    },
+    verbose(msg) {
+      if (opts.verbose) process.stderr.write(`sysmail: ${msg}\n`);
+    },
+    async close() {
+      if (pendingSyslog.length === 0) return;
+      const lines = pendingSyslog.splice(0);
+      const { spawn } = await import('node:child_process');
+      await new Promise<void>((resolve) => {
+        const child = spawn('logger', ['-t', 'sysmail', '-p', 'mail.info'], { stdio: ['pipe', 'ignore', 'ignore'] });
+        child.on('error', () => resolve());
+        child.on('close', () => resolve());
+        child.stdin.end(lines.join('\n') + '\n');
+      });
+    },
+  };
+}
+
+/** A logger that keeps events in memory: for tests and for dry runs. */
+export function memoryLogger(): Logger & { events: LogEvent[] } {
+  const events: LogEvent[] = [];
+  return { events, event: (e) => { events.push(e); }, verbose: () => {}, close: async () => {} };
+}

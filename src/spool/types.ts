@@ -1,0 +1,103 @@
+/**
+ * The spool contract (docs/QUEUE-FORMAT.md has the on-disk form).
+ *
+ * Guarantees: `submit` resolves only after the message is durable (file and
+ * directory fsynced); the message bytes are written once and never rewritten;
+ * a message is held by at most one delivery process at a time (`claim`); a
+ * crash at any point leaves either no message or a complete one.
+ */
+
+export type SubmitVia = 'sendmail' | 'send' | 'smtp' | 'drop' | 'bounce';
+
+export interface Envelope {
+  /** Envelope sender, fully qualified; "" is the null sender <>. */
+  sender: string;
+  /** Fully qualified recipients, before aliases (aliases are applied at delivery). */
+  recipients: string[];
+  /** ms since the epoch. */
+  submittedAt: number;
+  /** Who handed it to us: uid from the kernel (file owner or process), never from content. */
+  uid: number;
+  user: string;
+  via: SubmitVia;
+  /** DSN parameters from -N/-R/-V or ESMTP. */
+  notify?: string;
+  ret?: 'full' | 'hdrs';
+  envid?: string;
+  /** True for bounces we generated: never bounce a bounce. */
+  isBounce?: boolean;
+}
+
+export type RecipientStatus = 'pending' | 'sent' | 'deferred' | 'failed';
+
+export interface RecipientState {
+  status: RecipientStatus;
+  /** SMTP reply code (or a sysexits code for command transports). */
+  code?: number;
+  dsn?: string;
+  text?: string;
+  transport?: string;
+  route?: string;
+  /** ms: last change. */
+  at?: number;
+  /** ms: first temporary failure of the current run of failures (for fallback routes). */
+  failingSince?: number;
+}
+
+/** Small, mutable state kept beside the message; rewritten, the message never. */
+export interface DeliveryState {
+  attempts: number;
+  firstAttemptAt?: number;
+  lastAttemptAt?: number;
+  /** ms; 0 means "now". */
+  nextAttemptAt: number;
+  held?: boolean;
+  lastError?: string;
+  /** Keyed by envelope recipient. */
+  recipients: Record<string, RecipientState>;
+}
+
+export type SpoolArea = 'queue' | 'failed';
+
+export interface QueuedMessage {
+  id: string;
+  area: SpoolArea;
+  envelope: Envelope;
+  state: DeliveryState;
+  /** Size of the message bytes. */
+  size: number;
+}
+
+/** Exclusive hold on one queued message, given by Spool.claim. */
+export interface Claim {
+  readonly id: string;
+  readonly envelope: Envelope;
+  readonly state: DeliveryState;
+  /** The message as submitted (LF line ends). */
+  readMessage(): Promise<Buffer>;
+  /** Some recipients remain: keep the message, write the new state, let go. */
+  defer(state: DeliveryState): Promise<void>;
+  /** Every recipient is done: remove the message and its state. */
+  complete(): Promise<void>;
+  /** Give up: move message and state to failed/ (shown by `sysmail queue`). */
+  fail(state: DeliveryState): Promise<void>;
+  /** Let go without changes. */
+  release(): Promise<void>;
+}
+
+export interface Spool {
+  readonly dir: string;
+  /** Durably queue a message; returns its id. Throws a SysmailError (EX_TEMPFAIL) when it cannot. */
+  submit(envelope: Envelope, message: Buffer): Promise<string>;
+  /** Readers never write: lists without taking claims. */
+  list(area?: SpoolArea): Promise<QueuedMessage[]>;
+  get(id: string): Promise<QueuedMessage | null>;
+  /** null when another process holds it or it is gone. */
+  claim(id: string): Promise<Claim | null>;
+  /** Moves files from the unprivileged drop directory into the queue, checking each as hostile input. */
+  importDrop(): Promise<string[]>;
+  /** Admin changes (`sysmail queue hold|release|delete`). */
+  hold(id: string): Promise<boolean>;
+  unhold(id: string): Promise<boolean>;
+  remove(id: string): Promise<boolean>;
+}

@@ -1,0 +1,54 @@
+/**
+ * The Transport seam: one small interface every way of delivering implements
+ * (SMTP, OCI Notifications, Maildir, mbox, command, motd, stdout).
+ *
+ * A transport reports per recipient: sent, deferred (try again later) or
+ * failed (give up and bounce). It never throws for a delivery problem; a throw
+ * means a bug or local trouble and is treated as deferred for all recipients.
+ */
+import type { Envelope } from '../spool/types.js';
+import type { Logger } from '../log/logger.js';
+import type { Config, TransportConfig } from '../config/types.js';
+
+export type Outcome = 'sent' | 'deferred' | 'failed';
+
+export interface RecipientResult {
+  rcpt: string;
+  outcome: Outcome;
+  /** SMTP reply code, HTTP status, or exit code, as the transport saw it. */
+  code?: number;
+  /** RFC 3463 enhanced status code, e.g. "5.1.1". */
+  dsn?: string;
+  /** Human-readable reason or the server's reply text. */
+  text: string;
+}
+
+export interface OutgoingMessage {
+  id: string;
+  envelope: Envelope;
+  /** The message as spooled: headers and body, LF line ends. */
+  raw: Buffer;
+}
+
+export interface Transport {
+  readonly name: string;
+  readonly type: TransportConfig['type'];
+  /** rcpts are the routed (post-alias) addresses for this transport. */
+  deliver(msg: OutgoingMessage, rcpts: string[]): Promise<RecipientResult[]>;
+  /** Closes any connection kept for the delivery pass. */
+  close(): Promise<void>;
+}
+
+export interface TransportContext {
+  config: Config;
+  log: Logger;
+  now(): number;
+}
+
+export type TransportFactory<C extends TransportConfig = TransportConfig> =
+  (cfg: C, ctx: TransportContext) => Transport;
+
+/** The same outcome for every recipient. */
+export function allRecipients(rcpts: string[], r: Omit<RecipientResult, 'rcpt'>): RecipientResult[] {
+  return rcpts.map((rcpt) => ({ rcpt, ...r }));
+}
