@@ -1,0 +1,123 @@
+/**
+ * Queue and config administration: flush, queue (list/flush/delete/hold/
+ * release), mailq, config check|show, newaliases. Listing never writes
+ * (readers never write); changes go through the spool's own operations.
+ */
+import { EX, usageError, SysmailError } from '../core/errors.js';
+import type { QueuedMessage } from '../spool/types.js';
+import { parseOptions } from './options.js';
+import { loadConfigFrom, loadRuntime } from './runtime.js';
+
+export async function flushCommand(argv: string[]): Promise<number> {
+  const { opts } = parseOptions(argv, { id: { value: true, repeat: true }, due: {}, quiet: { short: 'q' } }, 'flush');
+  if (opts.help) return (await import('./help.js')).helpCommand(['flush']);
+  const rt = await loadRuntime(opts);
+  if (!rt.spoolOwner) throw new SysmailError('ENOPERM', `only root or the owner of ${rt.config.spool.dir} can run the queue`, { exit: EX.NOPERM });
+  const { deliverNow } = await import('./deliver.js');
+  const ids = opts.id as string[] | undefined;
+  const s = await deliverNow(rt, { ids, force: !opts.due });
+  await rt.log.close();
+  if (!opts.quiet) {
+    process.stdout.write(`flush: ${s.messages} message(s): ${s.sent} recipient(s) sent, ${s.deferred} message(s) deferred, `
+      + `${s.failed} recipient(s) failed, ${s.bounces} bounce(s)\n`);
+  }
+  return EX.OK;
+}
+
+export async function mailqCommand(argv: string[]): Promise<number> {
+  return queueCommand(['list', ...argv]);
+}
+
+export async function queueCommand(argv: string[]): Promise<number> {
+  const { opts, args } = parseOptions(argv, { json: {}, failed: {} }, 'queue');
+  if (opts.help) return (await import('./help.js')).helpCommand(['queue']);
+  const [action = 'list', ...ids] = args;
+  const rt = await loadRuntime(opts);
+  if (action === 'list') {
+    const items = await rt.spool.list(opts.failed ? 'failed' : 'queue');
+    process.stdout.write(opts.json ? JSON.stringify(items.map(toJson), null, 2) + '\n' : formatQueue(items, opts.failed === true));
+    return EX.OK;
+  }
+  if (ids.length === 0) throw usageError(`queue ${action} needs at least one queue id`, 'see `sysmail queue` for the ids');
+  if (!rt.spoolOwner) throw new SysmailError('ENOPERM', `only root or the owner of ${rt.config.spool.dir} can change the queue`, { exit: EX.NOPERM });
+  let missing = 0;
+  if (action === 'flush') {
+    const { deliverNow } = await import('./deliver.js');
+    const s = await deliverNow(rt, { ids, force: true });
+    process.stdout.write(`flush: ${s.messages} message(s), ${s.sent} sent, ${s.deferred} deferred, ${s.failed} failed\n`);
+  } else {
+    const op = { delete: 'remove', hold: 'hold', release: 'unhold' }[action] as 'remove' | 'hold' | 'unhold' | undefined;
+    if (!op) throw usageError(`queue: unknown action "${action}" (list, flush, delete, hold, release)`);
+    for (const id of ids) {
+      const ok = await rt.spool[op](id);
+      if (!ok) { missing++; process.stderr.write(`sysmail: queue ${action}: no message ${id}\n`); continue; }
+      rt.log.event({ event: action === 'delete' ? 'deleted' : action === 'hold' ? 'held' : 'released', id, reason: `by ${process.getuid?.()}` });
+      process.stdout.write(`${id}: ${action === 'delete' ? 'deleted' : action === 'hold' ? 'held' : 'released'}\n`);
+    }
+  }
+  await rt.log.close();
+  return missing > 0 ? EX.NOINPUT : EX.OK;
+}
+
+function toJson(m: QueuedMessage) {
+  return {
+    id: m.id, area: m.area, size: m.size, from: m.envelope.sender, recipients: m.envelope.recipients,
+    submitted_at: new Date(m.envelope.submittedAt).toISOString(), user: m.envelope.user, via: m.envelope.via,
+    held: m.state.held ?? false, attempts: m.state.attempts,
+    next_attempt_at: m.state.nextAttemptAt ? new Date(m.state.nextAttemptAt).toISOString() : null,
+    last_error: m.state.lastError ?? null, recipient_state: m.state.recipients,
+  };
+}
+
+const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+
+export function formatQueue(items: QueuedMessage[], failed: boolean): string {
+  if (items.length === 0) return failed ? 'No failed messages.\n' : 'Mail queue is empty\n';
+  const lines = [`${'Queue ID'.padEnd(26)} ${'Size'.padStart(8)}  ${'Arrival (UTC)'.padEnd(19)}  Sender/Recipient`];
+  let total = 0;
+  for (const m of items) {
+    total += m.size;
+    const flag = m.state.held ? '!' : '';
+    lines.push(`${(m.id + flag).padEnd(26)} ${String(m.size).padStart(8)}  ${time(m.envelope.submittedAt)}  ${m.envelope.sender || '<>'}`);
+    if (m.state.attempts > 0 || m.state.lastError) {
+      const next = m.state.held ? 'held' : `next try ${time(m.state.nextAttemptAt)}`;
+      lines.push(`    (${failed ? 'failed' : 'deferred'} after ${m.state.attempts} attempt(s); ${failed ? '' : next + '; '}${m.state.lastError ?? ''})`);
+    }
+    for (const r of m.envelope.recipients) {
+      const st = Object.entries(m.state.recipients).find(([k]) => k === r || k.startsWith(r + ' via '))?.[1];
+      lines.push(`    ${r}${st ? `  [${st.status}${st.code ? ' ' + st.code : ''}${st.text ? ': ' + st.text.slice(0, 120) : ''}]` : ''}`);
+    }
+  }
+  lines.push(`-- ${Math.ceil(total / 1024)} KiB in ${items.length} message(s).`);
+  return lines.join('\n') + '\n';
+}
+
+export async function configCommand(argv: string[]): Promise<number> {
+  const { opts, args } = parseOptions(argv, {}, 'config');
+  if (opts.help) return (await import('./help.js')).helpCommand(['config']);
+  const action = args[0] ?? 'check';
+  const config = await loadConfigFrom(opts);
+  if (action === 'check') {
+    process.stdout.write(`${config.source ?? 'embedded default'}: OK (${Object.keys(config.transports).length} transport(s), `
+      + `${config.routes.length} route(s))\n`);
+    return EX.OK;
+  }
+  if (action === 'show') {
+    const { renderConfig } = await import('../config/render.js');
+    process.stdout.write(renderConfig(config));
+    return EX.OK;
+  }
+  throw usageError(`config: unknown action "${action}" (check, show)`);
+}
+
+export async function newaliasesCommand(argv: string[]): Promise<number> {
+  const { opts } = parseOptions(argv, {}, 'newaliases');
+  const config = await loadConfigFrom(opts);
+  if (!config.general.aliases) { process.stdout.write('sysmail: no aliases file configured; nothing to do\n'); return EX.OK; }
+  const { loadAliases } = await import('../router/aliases.js');
+  const { map, warnings } = await loadAliases(config.general.aliases);
+  for (const w of warnings) process.stderr.write(`${config.general.aliases}:${w.line}: ${w.message}\n`);
+  // sysmail reads the text file directly, so there is no index to rebuild.
+  process.stdout.write(`${config.general.aliases}: ${map.size} alias(es); sysmail reads this file directly, no rebuild needed\n`);
+  return EX.OK;
+}

@@ -1,0 +1,138 @@
+/** `sysmail help [COMMAND]` and `--help`: reads like a man page. */
+import { EX } from '../core/errors.js';
+
+const MAIN = `NAME
+    sysmail - system mail that arrives
+
+SYNOPSIS
+    sendmail [flags] [--] [recipient ...]          (when installed as sendmail)
+    sysmail sendmail [flags] [--] [recipient ...]
+    sysmail send -s SUBJECT [-r FROM] [-c CC] [-b BCC] [recipient ...] < body
+    sysmail notify SUBJECT < body
+    sysmail serve | flush | queue | log | config | doctor | test | import | install | uninstall
+
+DESCRIPTION
+    sysmail queues each message durably on disk before it says yes (exit 0, or
+    SMTP 250), then delivers it to the routes in /etc/sysmail/sysmail.toml: an
+    SMTP smarthost, Oracle Cloud Notifications, a local mailbox, a command, the
+    motd or stdout. Failed attempts are retried with backoff; permanent
+    failures are bounced and kept in the failed queue. Every step is one JSON
+    line in the event log (sysmail log). With no config file at all, mail is
+    delivered to a Maildir under the spool (/var/spool/sysmail/Maildir).
+
+COMMANDS
+    sendmail    the sendmail(8) interface (see 'sysmail help sendmail')
+    send        mailx-style: send stdin with a subject; no recipient = the admin
+    notify      'cat report | sysmail notify "Subject"': send stdin to the admin
+    serve       loopback SMTP listener (127.0.0.1:25, [::1]:25) and queue runner
+    flush       deliver the queue now (--due: only what is due; for timers)
+    queue       list the queue (--failed, --json); queue flush|delete|hold|release ID
+    log         show the event log (--id, --rcpt, --status, --since, --json)
+    config      config check | config show (secrets redacted)
+    doctor      check this host and say why mail does not arrive, and the fix
+    test        send a test message through the configured route and wait
+    import      import an esmtprc, msmtprc, ssmtp or nullmailer configuration
+    install     install as the system MTA (alternatives, systemd, spool)
+
+OPTIONS (all commands)
+    -C, --config FILE   config file (default: $SYSMAIL_CONFIG, /etc/sysmail/sysmail.toml)
+    --spool DIR         spool directory (default from config; env SYSMAIL_SPOOL)
+    -v, --verbose       say what happens, on stderr
+    -h, --help          this text, or 'sysmail help COMMAND'
+
+ENVIRONMENT
+    SYSMAIL_CONFIG      config file
+    SYSMAIL_STATE_DIR   development: keep spool, log and Maildir under this directory
+    SYSMAIL_SPOOL       spool directory
+
+EXIT STATUS (sysexits.h)
+    0   accepted: the message is durably queued
+    64  usage error (unknown flag, missing argument, no recipients)
+    65  bad input (message too large, invalid address, NUL bytes)
+    66  no such input / queue id
+    69  service unavailable
+    70  internal error (a bug: please report it)
+    73  cannot create a file
+    75  temporary failure: cannot queue now (disk full, spool unwritable); try again
+    77  permission denied
+    78  configuration error (the message names the file, line and key)
+
+FILES
+    /etc/sysmail/sysmail.toml       configuration (see sysmail.toml(5), docs/CONFIG.md)
+    /var/spool/sysmail/             spool: queue/, failed/, drop/ (docs/QUEUE-FORMAT.md)
+    /var/log/sysmail/sysmail.log    event log, one JSON object per line
+    /etc/aliases                    local aliases (root: admin@example.com)
+`;
+
+const TOPICS: Record<string, string> = {
+  sendmail: `sendmail [flags] [--] [recipient ...]
+
+Reads a message on stdin and queues it. Exit 0 only once it is on disk.
+
+    -t              recipients from To:, Cc:, Bcc: (added to any given as arguments);
+                    Bcc: is removed from the copy sent
+    -i, -oi         a line with a single "." does not end the message
+    -f ADDR, -r ADDR
+                    envelope sender; -f '<>' or -f '' is the null sender
+    -F NAME         full name for a generated From: header
+    -bm             read and deliver (the default)
+    -bp             list the queue (same as mailq)
+    -bs             SMTP on stdin/stdout
+    -bi, -I         newaliases: nothing to rebuild, exit 0
+    -bd             run the daemon (same as sysmail serve)
+    -q              deliver the queue now; -qI<id> one message
+    -odq            queue only; -odi/-odb deliver in the background (default)
+    -v              deliver in the foreground and show each step
+    -C FILE         config file
+    -N DSN, -R RET, -V ENVID, -B BODY
+                    DSN notify / return / envelope id / body type
+    --              end of flags: everything after is a recipient
+
+Accepted and ignored, as real callers pass them: -oem -oee -om -oX… -O opt=val
+-L tag -G -h N -U -n -m -Ac -Am -X file -d X -p proto.
+
+Examples:
+    printf 'Subject: hi\\n\\nbody\\n' | sendmail -i admin@example.com
+    sendmail -t < message.eml`,
+  send: `sysmail send -s SUBJECT [-r FROM] [-c CC]… [-b BCC]… [--queue] [recipient ...] < body
+
+Sends standard input as a text/plain message. With no recipient it goes to
+general.admin. The subject may hold anything: CR/LF become spaces, never a
+new header. -Svar (mailx variables, e.g. dnf-automatic's -Ssendwait) is
+accepted and ignored. --queue only queues.`,
+  notify: `sysmail notify SUBJECT < body
+
+For scripts written as 'cat report | notify-script "Subject"': sends standard
+input to general.admin. A symlink named sysmail-notify behaves the same.`,
+  flush: `sysmail flush [--id ID]… [--due] [--quiet] [-v]
+
+Runs one delivery pass: recovers claims left by crashed processes, imports the
+drop directory, delivers. Without --due every queued message is tried now
+(like postqueue -f); with --due only those whose retry time has come (for the
+sysmail-flush.timer). Needs root or the spool owner.`,
+  queue: `sysmail queue [list] [--failed] [--json]
+sysmail queue flush|delete|hold|release ID…
+
+Lists the queue with each message's last error and next attempt, or the failed
+messages (bounced or expired, kept for inspection). Held messages (!) are not
+delivered until released.`,
+  log: `sysmail log [--id ID] [--rcpt ADDR] [--status STATUS] [--event EVENT] [--since 2h|DATE] [-n N] [--json] [--file PATH]
+
+Shows the event log. Events: accepted, attempt, delivered, deferred, failed,
+bounced, expired, held, released, deleted, corrupt, error.`,
+  config: `sysmail config check | show
+
+check: validate the config (exit 78 with FILE:LINE: key: problem for each
+error). show: the effective config with every default, secrets redacted.`,
+};
+
+export async function helpCommand(argv: string[]): Promise<number> {
+  const topic = argv[0];
+  process.stdout.write((topic && TOPICS[topic] ? TOPICS[topic] : MAIN) + '\n');
+  return EX.OK;
+}
+
+export async function versionCommand(): Promise<number> {
+  process.stdout.write(`sysmail ${process.env.npm_package_version ?? '0.1.0'} (node ${process.version})\n`);
+  return EX.OK;
+}

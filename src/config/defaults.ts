@@ -1,0 +1,116 @@
+/**
+ * Every default value and every timeout sysmail uses, in one place, each
+ * named with its unit (STYLE.md rule 8). docs/CONFIG.md and
+ * etc/sysmail.toml.example repeat these numbers; a test keeps them in step.
+ *
+ * Also: where state lives (statePaths) and the embedded default that makes a
+ * fresh install with no config file deliver into a Maildir you can find.
+ * Pure: the environment and user id are passed in.
+ */
+import { join } from 'node:path';
+
+/** Where loadConfig looks when neither -C nor $SYSMAIL_CONFIG names a file. */
+export const SYSTEM_CONFIG_PATH = '/etc/sysmail/sysmail.toml';
+export const SYSTEM_ALIASES_PATH = '/etc/aliases';
+
+export const SYSTEM_SPOOL_DIR = '/var/spool/sysmail';
+export const SYSTEM_LOG_FILE = '/var/log/sysmail/sysmail.log';
+export const SYSTEM_MAILBOX = '/var/spool/sysmail/Maildir';
+
+// [general]
+export const DEFAULT_ADMIN = 'root';
+export const DEFAULT_MAX_MESSAGE_SIZE_BYTES = 25 * 1024 * 1024;
+export const DEFAULT_TAG_HOST = true;
+export const LOCALHOST_DOMAIN = 'localhost';
+
+// [spool]
+export const DEFAULT_SPOOL_MODE = 'disk' as const;
+export const DEFAULT_MAX_LIFETIME_MS = 5 * 86_400_000;
+export const DEFAULT_RETRY_MIN_MS = 60_000;
+export const DEFAULT_RETRY_MAX_MS = 3_600_000;
+
+// [log]
+export const DEFAULT_SYSLOG = false;
+
+// [listener]
+export const DEFAULT_LISTEN = ['127.0.0.1:25', '[::1]:25'];
+
+// [transports.*] type = "smtp"
+export const SMTP_PORT_IMPLICIT_TLS = 465;
+export const SMTP_PORT_SUBMISSION = 587;
+export const DEFAULT_SMTP_SECURITY = 'starttls' as const;
+export const DEFAULT_TLS_VERIFY = true;
+export const SMTP_CONNECT_TIMEOUT_MS = 30_000;
+export const SMTP_GREETING_TIMEOUT_MS = 30_000;
+export const SMTP_COMMAND_TIMEOUT_MS = 60_000;
+export const SMTP_DATA_TIMEOUT_MS = 120_000;
+
+// type = "oci-notifications"
+export const DEFAULT_OCI_AUTH = 'api_key' as const;
+export const DEFAULT_OCI_METADATA_URL = 'http://169.254.169.254/opc/v2';
+export const DEFAULT_OCI_CONFIG_FILE = '~/.oci/config';
+export const DEFAULT_OCI_PROFILE = 'DEFAULT';
+export const OCI_TIMEOUT_MS = 30_000;
+/** Under the spool dir, unless archive_dir says otherwise. */
+export const OCI_ARCHIVE_SUBDIR = 'archive';
+
+// type = "command"
+export const DEFAULT_COMMAND_STDIN = 'message' as const;
+export const COMMAND_TIMEOUT_MS = 60_000;
+
+// type = "motd"
+export const DEFAULT_MOTD_PATH = '/etc/motd.d/sysmail';
+export const DEFAULT_MOTD_KEEP = 5;
+
+// type = "stdout"
+export const DEFAULT_STDOUT_FORMAT = 'summary' as const;
+
+// type = "local"
+export const DEFAULT_LOCAL_FORMAT = 'mbox' as const;
+export const DEFAULT_LOCAL_MAIL_DIR = '/var/mail';
+export const DEFAULT_LOCAL_MAILDIR_NAME = 'Maildir';
+
+// [[routes]]
+export const DEFAULT_ROUTE_MODE = 'fallback' as const;
+export const DEFAULT_FALLBACK_AFTER_MS = 0;
+/** Name of the route made when the file has none. */
+export const DEFAULT_ROUTE_NAME = 'default';
+/** The transport a file without [[routes]] sends everything to, when there are several. */
+export const DEFAULT_TRANSPORT_NAME = 'default';
+/** The one transport of the embedded default. */
+export const EMBEDDED_TRANSPORT_NAME = 'local-maildir';
+
+// Secrets
+/** password_command must print the secret within this long. */
+export const SECRET_COMMAND_TIMEOUT_MS = 10_000;
+/** More than this on a password command's stdout is a mistake, not a password. */
+export const SECRET_COMMAND_MAX_OUTPUT_BYTES = 64 * 1024;
+
+// Sanity limits the validator enforces (they catch unit slips like "5d" for a timeout).
+export const MAX_TIMEOUT_MS = 86_400_000;
+export const MAX_RETRY_MS = 7 * 86_400_000;
+export const MAX_LIFETIME_MS = 365 * 86_400_000;
+export const MIN_MESSAGE_SIZE_BYTES = 1024;
+export const MAX_MESSAGE_SIZE_BYTES = 2 * 1024 ** 3;
+export const MAX_MOTD_KEEP = 1000;
+
+export interface StatePaths {
+  spoolDir: string;
+  logFile: string;
+  /** Maildir the embedded default delivers to. */
+  mailbox: string;
+}
+
+/**
+ * Where state lives. With $SYSMAIL_STATE_DIR (development, or a per-user
+ * instance) everything is under that directory; otherwise the system paths.
+ * The user id does not change the answer on purpose: root and users submit
+ * into one spool, so mail never splits across two queues.
+ */
+export function statePaths(env: NodeJS.ProcessEnv, _euid?: number): StatePaths {
+  const d = env.SYSMAIL_STATE_DIR;
+  if (d) {
+    return { spoolDir: join(d, 'spool'), logFile: join(d, 'log', 'sysmail.log'), mailbox: join(d, 'Maildir') };
+  }
+  return { spoolDir: SYSTEM_SPOOL_DIR, logFile: SYSTEM_LOG_FILE, mailbox: SYSTEM_MAILBOX };
+}

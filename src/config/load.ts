@@ -1,0 +1,104 @@
+/**
+ * loadConfig: find the config file, read it, parse it, validate it.
+ *
+ * Which file: -C PATH, else $SYSMAIL_CONFIG, else /etc/sysmail/sysmail.toml
+ * if it exists, else the embedded default (source null). A file named by -C
+ * or $SYSMAIL_CONFIG must exist; an /etc file that exists but cannot be read
+ * is an error, never a silent fall-back to the default.
+ *
+ * Fails with EX_CONFIG (ConfigInvalidError listing every problem, or a
+ * configError for a missing/unreadable file or a TOML syntax error, with its
+ * line). Secrets are not resolved here: see secrets.ts.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { hostname, homedir } from 'node:os';
+import { resolve } from 'node:path';
+import { configError } from '../core/errors.js';
+import type { Config } from './types.js';
+import { SYSTEM_CONFIG_PATH } from './defaults.js';
+import { validateConfig, type ValidateContext } from './validate.js';
+
+export interface LoadOptions {
+  /** From `-C PATH`; relative paths are taken from the working directory. */
+  path?: string | null;
+  env?: NodeJS.ProcessEnv;
+  euid?: number;
+  /** Where to look when neither -C nor $SYSMAIL_CONFIG is given (tests). Default /etc/sysmail/sysmail.toml. */
+  systemPath?: string;
+}
+
+export interface ConfigLocation {
+  /** Absolute path, or null for the embedded default. */
+  path: string | null;
+  /** How it was chosen, for `sysmail config show` and error messages. */
+  from: '-C' | '$SYSMAIL_CONFIG' | 'system' | 'embedded';
+}
+
+export function findConfigFile(opts: LoadOptions = {}): ConfigLocation {
+  const env = opts.env ?? process.env;
+  if (opts.path) return { path: resolve(opts.path), from: '-C' };
+  if (env.SYSMAIL_CONFIG) return { path: resolve(env.SYSMAIL_CONFIG), from: '$SYSMAIL_CONFIG' };
+  const system = opts.systemPath ?? SYSTEM_CONFIG_PATH;
+  return existsSync(system) ? { path: system, from: 'system' } : { path: null, from: 'embedded' };
+}
+
+export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
+  const env = opts.env ?? process.env;
+  const ctx: Partial<ValidateContext> = {
+    env,
+    euid: opts.euid ?? process.geteuid?.() ?? 0,
+    hostname: hostname(),
+    homedir: homedir(),
+    exists: existsSync,
+  };
+  const where = findConfigFile(opts);
+  if (where.path === null) return validateConfig({}, null, '', ctx);
+
+  const file = where.path;
+  let text: string;
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+    ctx.fileStat = { uid: st.uid, mode: st.mode };
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw unreadable(file, where.from, e);
+  }
+
+  // Loaded here, not at the top: with no config file, smol-toml is never needed.
+  const { parse, TomlError } = await import('smol-toml');
+  let raw: unknown;
+  try {
+    raw = parse(text);
+  } catch (e) {
+    if (e instanceof TomlError) {
+      // Only the first line: smol-toml's code excerpt could show a password.
+      const what = e.message.split('\n')[0]!.replace(/^Invalid TOML document:\s*/, '');
+      throw configError(
+        `${file}:${e.line}:${e.column}: TOML syntax error: ${what}`,
+        'fix the syntax at that line (strings in double quotes, one key = value per line, [table] headers)',
+        e,
+      );
+    }
+    throw e;
+  }
+  return validateConfig(raw, file, text, ctx);
+}
+
+function unreadable(file: string, from: ConfigLocation['from'], e: unknown) {
+  const errno = (e as NodeJS.ErrnoException).code;
+  const named = from === '-C' ? ' (named by -C)' : from === '$SYSMAIL_CONFIG' ? ' (named by $SYSMAIL_CONFIG)' : '';
+  if (errno === 'ENOENT') {
+    return configError(`${file}${named}: config file not found`, 'check the path, or leave it out to use /etc/sysmail/sysmail.toml', e);
+  }
+  if (errno === 'EACCES' || errno === 'EPERM') {
+    return configError(
+      `${file}${named}: cannot read the config file (permission denied)`,
+      `make it readable by the users who send mail (chmod 644 ${file}) and keep passwords in password_file, password_command, password_env or password_credential`,
+      e,
+    );
+  }
+  if (errno === 'EISDIR') return configError(`${file}${named}: is not a regular file`, 'name the .toml file itself', e);
+  return configError(`${file}${named}: cannot read the config file: ${(e as Error).message}`, undefined, e);
+}

@@ -1,0 +1,17 @@
+/**
+ * Retry schedule: exponential backoff with jitter, capped, plus the queue
+ * lifetime. Pure; time and randomness are passed in.
+ */
+import type { SpoolConfig } from '../config/types.js';
+
+/** Delay before attempt number `attempts + 1`, after `attempts` failed ones. */
+export function retryDelay(attempts: number, spool: Pick<SpoolConfig, 'retryMin' | 'retryMax'>, random: () => number): number {
+  const exp = Math.min(spool.retryMax, spool.retryMin * 2 ** Math.max(0, attempts - 1));
+  // ±20 % jitter so a fleet that lost its relay at once does not retry in lockstep.
+  const jittered = exp * (0.8 + 0.4 * random());
+  return Math.round(Math.min(spool.retryMax, Math.max(spool.retryMin * 0.8, jittered)));
+}
+
+export function isExpired(submittedAt: number, now: number, maxLifetime: number): boolean {
+  return now - submittedAt >= maxLifetime;
+}

@@ -1,0 +1,120 @@
+/**
+ * RFC 3464 delivery status notifications for permanent failures and expiry.
+ * Pure: builds the bounce bytes and decides who gets it. Never bounce a bounce
+ * (the caller checks envelope.isBounce); bounces are sent with the null sender.
+ */
+import type { Envelope } from '../spool/types.js';
+
+export interface FailedRecipient {
+  rcpt: string;
+  /** Envelope recipient before aliases, when different. */
+  orig?: string;
+  dsn: string;
+  code?: number;
+  text: string;
+  /** "smtp", "x-local", "x-http"… for Diagnostic-Code. */
+  diagnosticType?: string;
+}
+
+export interface BounceInput {
+  id: string;
+  envelope: Envelope;
+  original: Buffer;
+  failed: FailedRecipient[];
+  hostname: string;
+  now: Date;
+  /** Set when the queue lifetime ran out. */
+  expired?: boolean;
+  boundarySeed: string;
+}
+
+/** Include at most this much of the original; above it, only its headers. */
+export const BOUNCE_ORIGINAL_MAX_BYTES = 256 * 1024;
+
+/** Mail from these local senders goes to the admin: nobody reads root's or a daemon's mailbox. */
+const SYSTEM_SENDERS = new Set(['root', 'daemon', 'cron', 'nobody', 'mailer-daemon', 'postmaster', 'logwatch',
+  'smartd', 'mdadm', 'www-data', 'systemd-timer', 'anacron']);
+
+export function bounceRecipient(envelope: Envelope, admin: string, isLocal: (addr: string) => boolean): string | null {
+  if (envelope.isBounce) return null;
+  if (envelope.sender === '') return admin;
+  const at = envelope.sender.lastIndexOf('@');
+  const local = (at < 0 ? envelope.sender : envelope.sender.slice(0, at)).toLowerCase();
+  if (isLocal(envelope.sender) && SYSTEM_SENDERS.has(local)) return admin;
+  return envelope.sender;
+}
+
+const rfc5322Date = (d: Date) => d.toUTCString().replace('GMT', '+0000');
+
+/** Control characters and CR/LF never reach a header or a DSN field. */
+const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+
+function headerBlock(raw: Buffer): Buffer {
+  const idx = raw.indexOf('\n\n');
+  return idx < 0 ? raw : raw.subarray(0, idx + 1);
+}
+
+export function buildBounce(b: BounceInput, to: string): Buffer {
+  const boundary = `=_sysmail_${b.boundarySeed}`;
+  const date = rfc5322Date(b.now);
+  const reason = b.expired ? 'could not be delivered within the queue lifetime' : 'could not be delivered';
+  const human = [
+    `This is the mail system at host ${b.hostname}.`,
+    '',
+    `Your message (queue id ${b.id}) ${reason} to the recipients below.`,
+    'It is kept on the host in the failed queue (`sysmail queue --failed`).',
+    '',
+    ...b.failed.map((f) => `<${f.rcpt}>${f.orig && f.orig !== f.rcpt ? ` (was <${f.orig}>)` : ''}: ${oneLine(f.text)}`),
+    '',
+  ].join('\n');
+
+  const perRcpt = b.failed.map((f) => [
+    ...(f.orig && f.orig !== f.rcpt ? [`Original-Recipient: rfc822; ${oneLine(f.orig)}`] : []),
+    `Final-Recipient: rfc822; ${oneLine(f.rcpt)}`,
+    `Action: failed`,
+    `Status: ${/^[45]\.\d{1,3}\.\d{1,3}$/.test(f.dsn) ? f.dsn.replace(/^4/, '5') : '5.0.0'}`,
+    `Diagnostic-Code: ${f.diagnosticType ?? 'smtp'}; ${oneLine(f.code ? `${f.code} ${f.text}` : f.text)}`,
+    `Last-Attempt-Date: ${date}`,
+  ].join('\n')).join('\n\n');
+
+  const status = [
+    `Reporting-MTA: dns; ${b.hostname}`,
+    `X-Sysmail-Queue-ID: ${b.id}`,
+    ...(b.envelope.envid ? [`Original-Envelope-Id: ${oneLine(b.envelope.envid)}`] : []),
+    `Arrival-Date: ${rfc5322Date(new Date(b.envelope.submittedAt))}`,
+    '',
+    perRcpt,
+    '',
+  ].join('\n');
+
+  const headersOnly = b.envelope.ret === 'hdrs' || b.original.length > BOUNCE_ORIGINAL_MAX_BYTES;
+  const head = [
+    `From: Mail Delivery System <MAILER-DAEMON@${b.hostname}>`,
+    `To: <${to}>`,
+    `Subject: Undelivered Mail Returned to Sender`,
+    `Date: ${date}`,
+    `Message-ID: <${b.boundarySeed}.bounce@${b.hostname}>`,
+    `Auto-Submitted: auto-replied`,
+    `MIME-Version: 1.0`,
+    `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
+    '',
+    'This is a MIME-encapsulated message.',
+    '',
+    `--${boundary}`,
+    'Content-Type: text/plain; charset=utf-8',
+    'Content-Transfer-Encoding: 8bit',
+    '',
+    human,
+    `--${boundary}`,
+    'Content-Type: message/delivery-status',
+    '',
+    status,
+    `--${boundary}`,
+    headersOnly ? 'Content-Type: text/rfc822-headers' : 'Content-Type: message/rfc822',
+    '',
+    '',
+  ].join('\n');
+  const original = headersOnly ? headerBlock(b.original) : b.original;
+  const tail = `${original.length && original[original.length - 1] !== 0x0a ? '\n' : ''}\n--${boundary}--\n`;
+  return Buffer.concat([Buffer.from(head, 'utf8'), original, Buffer.from(tail, 'utf8')]);
+}

@@ -1,0 +1,18 @@
+/**
+ * Work done under the spool owner's hand before each delivery pass: recover
+ * claims left by crashed processes, move corrupt files aside, and import what
+ * unprivileged users dropped. Every imported message is logged as accepted.
+ */
+import type { Logger } from '../log/logger.js';
+import type { Spool } from '../spool/types.js';
+
+export async function repairSpool(spool: Spool, log: Logger): Promise<void> {
+  const { recoverStale } = await import('../spool/file-spool.js');
+  const report = await recoverStale(spool.dir);
+  for (const c of report.corrupt) log.event({ event: 'corrupt', id: c.id, reason: c.reason });
+  for (const id of await spool.importDrop()) {
+    const m = await spool.get(id);
+    log.event({ event: 'accepted', id, from: m?.envelope.sender ?? null, rcpt: m?.envelope.recipients.join(',') ?? null,
+      size: m?.size ?? null, status: 'queued', reason: `via drop by ${m?.envelope.user ?? '?'}` });
+  }
+}

@@ -1,0 +1,251 @@
+/**
+ * The queue runner: one delivery pass over the spool.
+ *
+ * For each due message it takes an exclusive claim (so concurrent passes never
+ * deliver the same message twice), expands aliases, routes each recipient,
+ * calls the transports, records the per-recipient outcome, and then either
+ * completes the message, defers it with a new retry time, or moves it to
+ * failed/ with a bounce. Recipients already sent or failed are never tried
+ * again. A transport that throws is treated as a temporary failure.
+ */
+import type { Config, RouteConfig } from '../config/types.js';
+import type { Claim, DeliveryState, Envelope, RecipientState, Spool } from '../spool/types.js';
+import type { Logger } from '../log/logger.js';
+import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from '../transports/types.js';
+import { TransportPool } from '../transports/registry.js';
+import { isLocalRecipient, selectRoute } from '../router/router.js';
+import { isExpired, retryDelay } from './backoff.js';
+import { bounceRecipient, buildBounce, type FailedRecipient } from './bounce.js';
+
+export interface RunOptions {
+  config: Config;
+  spool: Spool;
+  log: Logger;
+  now?: () => number;
+  random?: () => number;
+  /** Only these ids (e.g. the one just submitted, or `queue flush ID`). */
+  ids?: string[];
+  /** Ignore the retry schedule (`sysmail flush`, `sendmail -q`). */
+  force?: boolean;
+  /** Crash recovery and drop import, run once before the pass. */
+  maintain?: () => Promise<void>;
+  /** Expands one local recipient through the aliases (identity when absent). */
+  expandAlias?: (rcpt: string) => string[];
+  /** For tests: supply transports instead of the registry. */
+  transports?: TransportPool;
+  /** Safety valve for the "pick up what arrived meanwhile" loop. */
+  maxRounds?: number;
+}
+
+export interface PassSummary {
+  messages: number;
+  sent: number;
+  deferred: number;
+  failed: number;
+  bounces: number;
+}
+
+/** One recipient's delivery within a pass. The state key is rcpt, or "rcpt via transport" for fan-out. */
+interface Target {
+  key: string;
+  rcpt: string;
+  orig: string;
+  route: RouteConfig | null;
+  /** Index into route.transports currently tried. */
+  idx: number;
+}
+
+export async function runQueue(opts: RunOptions): Promise<PassSummary> {
+  const now = opts.now ?? Date.now;
+  const summary: PassSummary = { messages: 0, sent: 0, deferred: 0, failed: 0, bounces: 0 };
+  if (opts.maintain) {
+    try { await opts.maintain(); } catch (err) { opts.log.event({ event: 'error', reason: `queue maintenance: ${(err as Error).message}` }); }
+  }
+  const ctx: TransportContext = { config: opts.config, log: opts.log, now };
+  const pool = opts.transports ?? new TransportPool(ctx);
+  const seen = new Set<string>();
+  // Bounces spooled during a targeted pass belong to it, so they go out now too.
+  const wanted = opts.ids ? new Set(opts.ids) : null;
+  const onBounce = (bounceId: string) => wanted?.add(bounceId);
+  try {
+    for (let round = 0; round < (opts.maxRounds ?? 50); round++) {
+      const queued = await opts.spool.list('queue');
+      const due = queued.filter((m) => !seen.has(m.id) && !m.state.held
+        && (!wanted || wanted.has(m.id))
+        && (opts.force || wanted !== null || m.state.nextAttemptAt <= now()));
+      if (due.length === 0) break;
+      for (const m of due) {
+        seen.add(m.id);
+        const claim = await opts.spool.claim(m.id);
+        if (!claim) continue; // another pass has it
+        summary.messages++;
+        try {
+          await deliverClaim(claim, opts, pool, summary, now, onBounce);
+        } catch (err) {
+          opts.log.event({ event: 'error', id: claim.id, reason: (err as Error).message });
+          await claim.release().catch(() => {});
+        }
+      }
+      // Messages spooled meanwhile (new submissions, our bounces) are picked up by the next round.
+    }
+  } finally {
+    if (!opts.transports) await pool.closeAll();
+  }
+  return summary;
+}
+
+async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool, summary: PassSummary, now: () => number,
+  onBounce: (id: string) => void): Promise<void> {
+  const { config, log } = opts;
+  const env = claim.envelope;
+  const raw = await claim.readMessage();
+  const started = now();
+  const state: DeliveryState = structuredClone(claim.state);
+  state.attempts += 1;
+  state.firstAttemptAt ??= started;
+  state.lastAttemptAt = started;
+  const msg: OutgoingMessage = { id: claim.id, envelope: env, raw };
+  const base = { id: claim.id, from: env.sender, size: raw.length, attempt: state.attempts };
+
+  let targets = expandTargets(env, state, opts);
+  const newlyFailed: FailedRecipient[] = [];
+
+  const record = (t: Target, transport: string | null, r: RecipientResult) => {
+    const prev = state.recipients[t.key];
+    const rs: RecipientState = {
+      status: r.outcome, code: r.code, dsn: r.dsn, text: r.text, transport: transport ?? undefined,
+      route: t.route?.name, at: now(),
+    };
+    if (r.outcome === 'deferred') rs.failingSince = prev?.failingSince ?? now();
+    state.recipients[t.key] = rs;
+    const ev = {
+      ...base, rcpt: t.rcpt, orig_rcpt: t.orig !== t.rcpt ? t.orig : null, route: t.route?.name ?? null,
+      transport, status: r.outcome, smtp_code: r.code ?? null, dsn: r.dsn ?? null,
+      delay_ms: now() - env.submittedAt, reason: r.text,
+    };
+    if (r.outcome === 'sent') { summary.sent++; log.event({ ...ev, event: 'delivered' }); }
+    else if (r.outcome === 'deferred') log.event({ ...ev, event: 'deferred' });
+    else {
+      summary.failed++;
+      log.event({ ...ev, event: 'failed' });
+      newlyFailed.push({ rcpt: t.rcpt, orig: t.orig, dsn: r.dsn ?? '5.0.0', code: r.code, text: r.text,
+        diagnosticType: transport && config.transports[transport]?.type === 'smtp' ? 'smtp' : 'x-sysmail' });
+    }
+  };
+
+  // Unroutable recipients wait (nothing is lost); `sysmail doctor` and the log say why.
+  for (const t of targets.filter((t) => !t.route)) {
+    record(t, null, { rcpt: t.rcpt, outcome: 'deferred', text: `no [[routes]] entry matches ${t.rcpt}: add a catch-all route` });
+  }
+  targets = targets.filter((t) => t.route);
+
+  while (targets.length > 0) {
+    const byTransport = new Map<string, Target[]>();
+    for (const t of targets) {
+      const name = t.route!.transports[t.idx]!;
+      byTransport.set(name, [...(byTransport.get(name) ?? []), t]);
+    }
+    const next: Target[] = [];
+    for (const [name, group] of byTransport) {
+      log.event({ ...base, event: 'attempt', rcpt: group.map((t) => t.rcpt).join(','), route: group[0]!.route!.name,
+        transport: name, delay_ms: now() - env.submittedAt });
+      const results = await deliverSafely(pool, name, msg, group.map((t) => t.rcpt));
+      for (const t of group) {
+        const r = results.get(t.rcpt) ?? { rcpt: t.rcpt, outcome: 'deferred' as const, text: `transport ${name} gave no result for this recipient` };
+        record(t, name, r);
+        // Fallback: the next transport takes over once this one has been failing long enough.
+        const route = t.route!;
+        const since = state.recipients[t.key]!.failingSince ?? now();
+        if (r.outcome === 'deferred' && route.mode === 'fallback' && t.idx + 1 < route.transports.length
+          && now() - since >= route.fallbackAfter) {
+          next.push({ ...t, idx: t.idx + 1 });
+        }
+      }
+    }
+    targets = next;
+  }
+
+  const pending = Object.entries(state.recipients).filter(([, r]) => r.status === 'deferred' || r.status === 'pending');
+  if (pending.length > 0 && isExpired(env.submittedAt, now(), config.spool.maxLifetime)) {
+    for (const [key, r] of pending) {
+      const text = `expired after ${Math.round(config.spool.maxLifetime / 3_600_000)} h in the queue; last error: ${r.text ?? 'none'}`;
+      state.recipients[key] = { ...r, status: 'failed', text, at: now(), dsn: '4.4.7' };
+      const rcpt = key.split(' via ')[0]!;
+      log.event({ ...base, event: 'expired', rcpt, route: r.route ?? null, transport: r.transport ?? null, status: 'failed',
+        delay_ms: now() - env.submittedAt, reason: text });
+      summary.failed++;
+      newlyFailed.push({ rcpt, dsn: '4.4.7', text, diagnosticType: 'x-sysmail' });
+    }
+  }
+
+  if (newlyFailed.length > 0) {
+    const bounceId = await sendBounce(claim.id, env, raw, newlyFailed, opts, now);
+    if (bounceId) { summary.bounces++; onBounce(bounceId); }
+  }
+
+  const stillPending = Object.values(state.recipients).some((r) => r.status === 'deferred' || r.status === 'pending');
+  if (stillPending) {
+    summary.deferred++;
+    state.nextAttemptAt = now() + retryDelay(state.attempts, config.spool, opts.random ?? Math.random);
+    state.lastError = Object.values(state.recipients).find((r) => r.status === 'deferred')?.text;
+    await claim.defer(state);
+  } else if (Object.values(state.recipients).some((r) => r.status === 'failed')) {
+    await claim.fail(state);
+  } else {
+    await claim.complete();
+  }
+}
+
+function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions): Target[] {
+  const { config } = opts;
+  const out: Target[] = [];
+  const seen = new Set<string>();
+  for (const orig of env.recipients) {
+    const finals = opts.expandAlias && isLocalRecipient(orig, config.general.localDomains) ? opts.expandAlias(orig) : [orig];
+    for (const rcpt of finals) {
+      const route = selectRoute(rcpt, env.sender, config.routes);
+      const keys = route?.mode === 'fanout' && route.transports.length > 1
+        ? route.transports.map((t, idx) => ({ key: `${rcpt} via ${t}`, idx }))
+        : [{ key: rcpt, idx: 0 }];
+      for (const { key, idx } of keys) {
+        if (seen.has(key)) continue;
+        seen.add(key);
+        const prev = state.recipients[key]?.status;
+        if (prev === 'sent' || prev === 'failed') continue;
+        // Fan-out targets each stay on their own transport; fallback ones start at the primary.
+        out.push({ key, rcpt, orig, route: route ?? null, idx: route?.mode === 'fanout' ? idx : 0 });
+      }
+    }
+  }
+  return out;
+}
+
+async function deliverSafely(pool: TransportPool, name: string, msg: OutgoingMessage, rcpts: string[]): Promise<Map<string, RecipientResult>> {
+  let results: RecipientResult[];
+  try {
+    const transport: Transport = await pool.get(name);
+    results = await transport.deliver(msg, rcpts);
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    results = rcpts.map((rcpt) => ({ rcpt, outcome: 'deferred' as const, text: `${name}: ${e.message}` }));
+  }
+  return new Map(results.map((r) => [r.rcpt, r]));
+}
+
+async function sendBounce(id: string, env: Envelope, raw: Buffer, failed: FailedRecipient[], opts: RunOptions,
+  now: () => number): Promise<string | null> {
+  const { config, log } = opts;
+  const to = bounceRecipient(env, config.general.admin, (a) => isLocalRecipient(a, config.general.localDomains));
+  if (!to) {
+    log.event({ event: 'bounced', id, from: env.sender, status: 'suppressed', reason: 'not bouncing a bounce; kept in failed/' });
+    return null;
+  }
+  const seed = `${id}.${now().toString(36)}`;
+  const bounce = buildBounce({ id, envelope: env, original: raw, failed, hostname: config.general.hostname, now: new Date(now()), boundarySeed: seed }, to);
+  const bounceEnv: Envelope = { sender: '', recipients: [to], submittedAt: now(), uid: process.getuid?.() ?? 0,
+    user: 'MAILER-DAEMON', via: 'bounce', isBounce: true };
+  const bounceId = await opts.spool.submit(bounceEnv, bounce);
+  log.event({ event: 'bounced', id, from: env.sender, rcpt: failed.map((f) => f.rcpt).join(','), status: 'bounced',
+    reason: `bounce ${bounceId} queued for ${to}` });
+  return bounceId;
+}

@@ -1,0 +1,356 @@
+/**
+ * Mail addresses: the envelope form we store and send, and address lists read
+ * out of headers.
+ *
+ * Guarantees: parseEnvelopeAddress returns either "" (the null sender, only
+ * with allowNull) or `local@domain` that holds no CR, LF, NUL or other control
+ * character, no white space outside a quoted local part, no angle brackets, does
+ * not start with '-', '|' or '/', and is at most 254 octets; bare names are
+ * qualified with the configured domain and only the domain is lower-cased.
+ * Everything else throws SysmailError 'EADDRESS' (EX_USAGE when the address came
+ * from the command line, EX_DATAERR otherwise) naming the address, printed with
+ * its control characters escaped. extractAddresses never throws: it reads what
+ * it can, and whatever it returns must still go through parseEnvelopeAddress.
+ */
+import { domainToASCII } from 'node:url';
+import { EX, SysmailError } from '../core/errors.js';
+import { encodeWords, needsEncoding } from './encoded-words.js';
+
+export type AddressSource = 'argv' | 'header' | 'smtp';
+
+export interface AddressOptions {
+  /** Qualifies bare names: `root` -> `root@domain`. */
+  domain: string;
+  /** Accept "", "<>" and '""' as the null sender (returned as ""). */
+  allowNull?: boolean;
+  /** Decides the exit code: argv -> EX_USAGE, header/smtp -> EX_DATAERR. Default 'header'. */
+  source?: AddressSource;
+  /** Only shapes the DSN code of the error (5.1.7 sender vs 5.1.3 recipient). */
+  role?: 'sender' | 'recipient';
+}
+
+/** RFC 5321 §4.5.3.1.3: a path is at most 256 octets including the angle brackets. */
+export const MAX_ADDRESS_OCTETS = 254;
+
+/** Text safe to print in an error: control and invisible characters escaped, long input cut. */
+export function printable(s: string, max = 120): string {
+  const cut = s.length > max ? s.slice(0, max) : s;
+  const esc = cut.replace(/[\x00-\x1f\x7f-\x9f"\\\u2028\u2029\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]/gu, (c) => {
+    if (c === '"' || c === '\\') return '\\' + c;
+    if (c === '\r') return '\\r';
+    if (c === '\n') return '\\n';
+    if (c === '\t') return '\\t';
+    if (c === '\0') return '\\0';
+    const n = c.charCodeAt(0);
+    return n < 0x100 ? '\\x' + n.toString(16).padStart(2, '0') : '\\u' + n.toString(16).padStart(4, '0');
+  });
+  return `"${esc}"` + (s.length > max ? `...(${s.length - max} more characters)` : '');
+}
+
+function addressError(input: string, reason: string, opts: AddressOptions, hint?: string): SysmailError {
+  const argv = opts.source === 'argv';
+  return new SysmailError('EADDRESS', `invalid address ${printable(input)}: ${reason}`, {
+    exit: argv ? EX.USAGE : EX.DATAERR,
+    smtpCode: 501,
+    dsn: opts.role === 'sender' ? '5.1.7' : '5.1.3',
+    hint: hint ?? (argv
+      ? 'give addresses as user@example.com, or a bare user name to have general.domain appended'
+      : 'fix the address in the message (or in the program that generated it)'),
+  });
+}
+
+// atext (RFC 5322 §3.2.3) plus '.', and any non-ASCII character (RFC 6531); vetted further below.
+const LOCAL_UNQUOTED = /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.\u0080-\u{10ffff}]+$/u;
+// Invisible or line-breaking characters that must never be part of an address (ZWJ/ZWNJ are allowed: scripts need them).
+const BAD_UNICODE = /[\p{Cc}\p{Zl}\p{Zp}\p{Zs}\p{Cs}\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/u;
+const ASCII_LABEL = /^[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$/;
+
+function checkDomain(domain: string, fail: (reason: string) => never): string {
+  if (domain.startsWith('[')) {
+    if (!/^\[(?:\d{1,3}(?:\.\d{1,3}){3}|ipv6:[0-9a-f:.]+)\]$/i.test(domain)) fail('malformed address literal in the domain');
+    return domain.toLowerCase();
+  }
+  let d = domain.toLowerCase();
+  if (d.endsWith('.')) d = d.slice(0, -1);
+  if (d === '') fail('the domain is empty');
+  if (BAD_UNICODE.test(d)) fail('the domain contains white space or an invisible character');
+  const ascii = /^[\x00-\x7f]*$/.test(d);
+  for (const label of d.split('.')) {
+    if (label === '') fail('the domain has an empty label (two dots in a row, or a leading dot)');
+    if (ascii) {
+      if (!ASCII_LABEL.test(label)) fail(`the domain label "${label}" may only hold letters, digits and inner hyphens`);
+      if (label.length > 63) fail('a domain label is longer than 63 characters');
+    }
+  }
+  // IDN: keep the UTF-8 form as given, but it must be one that converts to a valid A-label.
+  if (!ascii && domainToASCII(d) === '') fail('the internationalized domain name is not valid');
+  return d;
+}
+
+/**
+ * Parses one envelope address (from argv, a header, or SMTP) into its stored
+ * form. See the module header for what is accepted.
+ */
+export function parseEnvelopeAddress(input: string, opts: AddressOptions): string {
+  const fail = (reason: string, hint?: string): never => {
+    throw addressError(input, reason, opts, hint);
+  };
+  const ctl = /[\x00-\x1f\x7f]/.exec(input);
+  if (ctl) {
+    const what = ctl[0] === '\r' ? 'a carriage return (CR)' : ctl[0] === '\n' ? 'a line feed (LF)'
+      : ctl[0] === '\0' ? 'a NUL byte' : 'a control character';
+    fail(`it contains ${what}`, 'an address is one line of printable text; this looks like an attempt to inject data');
+  }
+  let s = input.trim();
+  if (s.startsWith('<') || s.endsWith('>')) {
+    if (!(s.startsWith('<') && s.endsWith('>') && s.length >= 2)) fail('unbalanced angle brackets');
+    s = s.slice(1, -1).trim();
+    // RFC 5321 §4.1.2: a source route (<@relay:user@dom>) must be accepted and may be ignored.
+    if (s.startsWith('@')) {
+      const colon = s.indexOf(':');
+      if (colon < 0) fail('malformed source route');
+      s = s.slice(colon + 1);
+    }
+  }
+  if (s === '' || s === '""') {
+    if (opts.allowNull) return '';
+    fail('the address is empty');
+  }
+  if (s.startsWith('-')) {
+    fail("it starts with '-'", "an address cannot start with '-'; if it is an option, put it before the recipients and before any `--`");
+  }
+  if (s.startsWith('|')) fail('delivery to a command is not a mail address', 'pipes to commands are configured as `command` transports');
+  if (s.startsWith('/')) fail('a file path is not a mail address', 'deliveries to files are configured as `mbox` or `maildir` transports');
+
+  // Find the '@' that separates local part and domain, outside any quoted local part.
+  let local: string;
+  let domain: string | null;
+  if (s.startsWith('"')) {
+    let i = 1;
+    for (; i < s.length; i++) {
+      if (s[i] === '\\') i++;
+      else if (s[i] === '"') break;
+    }
+    if (i >= s.length) fail('unbalanced quotes');
+    local = s.slice(0, i + 1);
+    const rest = s.slice(i + 1);
+    if (rest !== '' && !rest.startsWith('@')) fail('text after the quoted local part', 'quotes must enclose the whole local part: "first last"@example.com');
+    domain = rest === '' ? null : rest.slice(1);
+    const inner = local.slice(1, -1);
+    if (inner === '') fail('the quoted local part is empty');
+    if (/[\p{Cc}\p{Zl}\p{Zp}\u202a-\u202e\u2066-\u2069]/u.test(inner)) fail('the quoted local part contains an invisible or line-breaking character');
+    const unq = inner.replace(/\\(.)/gu, '$1');
+    if (/^[-|/]/.test(unq)) fail(`the local part starts with '${unq[0]}'`, 'such local parts are refused because programs could read them as an option, a pipe or a path');
+  } else {
+    if (s.includes('"')) fail('unbalanced quotes', 'quotes must enclose the whole local part: "first last"@example.com');
+    const at = s.lastIndexOf('@');
+    local = at < 0 ? s : s.slice(0, at);
+    domain = at < 0 ? null : s.slice(at + 1);
+    if (local === '') fail('the local part (before the @) is empty');
+    if (local.includes('@')) fail("it contains more than one '@'", 'quote a local part that contains @: "a@b"@example.com');
+    if (/[ \t]/.test(local)) fail('it contains a space', 'quote a local part that contains spaces, or check for a missing comma between addresses');
+    if (/[<>]/.test(local)) fail('it contains an angle bracket');
+    if (!LOCAL_UNQUOTED.test(local)) fail('the local part contains a character that needs quoting ( ) , : ; [ ] \\');
+    if (BAD_UNICODE.test(local)) fail('the local part contains white space or an invisible character');
+  }
+
+  if (domain === null) {
+    if (opts.domain === '') fail('it has no domain and there is none to qualify it with', 'set general.domain in the configuration');
+    domain = opts.domain;
+  }
+  if (domain.includes('@')) fail("it contains more than one '@'");
+  if (/[ \t<>]/.test(domain)) fail('the domain contains a space or an angle bracket');
+  const dom = checkDomain(domain, fail);
+  const addr = `${local}@${dom}`;
+  const octets = Buffer.byteLength(addr, 'utf8');
+  if (octets > MAX_ADDRESS_OCTETS) fail(`it is ${octets} octets long; the limit is ${MAX_ADDRESS_OCTETS}`);
+  return addr;
+}
+
+/** Splits at the '@' that is outside a quoted local part; domain "" when there is none. */
+export function splitAddress(a: string): { local: string; domain: string } {
+  let inQuote = false;
+  let at = -1;
+  for (let i = 0; i < a.length; i++) {
+    const c = a[i];
+    if (inQuote && c === '\\') i++;
+    else if (c === '"') inQuote = !inQuote;
+    else if (c === '@' && !inQuote) at = i;
+  }
+  return at < 0 ? { local: a, domain: '' } : { local: a.slice(0, at), domain: a.slice(at + 1) };
+}
+
+// ---------------------------------------------------------------------------
+// Address lists (RFC 5322 §3.4), for -t and for qualifying header addresses.
+
+type TokKind = 'atom' | 'quoted' | 'literal' | 'comment' | 'special';
+interface Tok {
+  kind: TokKind;
+  text: string;
+  start: number;
+  end: number;
+  /** White space came before this token. */
+  spaced: boolean;
+}
+
+const SPECIALS = '<>,:;@.';
+const WS = ' \t\r\n';
+
+function tokenize(s: string): Tok[] {
+  const toks: Tok[] = [];
+  let i = 0;
+  let spaced = false;
+  while (i < s.length) {
+    const c = s[i]!;
+    if (WS.includes(c)) {
+      spaced = true;
+      i++;
+      continue;
+    }
+    const start = i;
+    let kind: TokKind;
+    if (c === '(') {
+      // Comments nest; an unterminated one runs to the end.
+      let depth = 0;
+      for (; i < s.length; i++) {
+        if (s[i] === '\\') i++;
+        else if (s[i] === '(') depth++;
+        else if (s[i] === ')' && --depth === 0) break;
+      }
+      i++;
+      kind = 'comment';
+    } else if (c === '"') {
+      for (i++; i < s.length && s[i] !== '"'; i++) if (s[i] === '\\') i++;
+      i++;
+      kind = 'quoted';
+    } else if (c === '[') {
+      for (i++; i < s.length && s[i] !== ']'; i++) if (s[i] === '\\') i++;
+      i++;
+      kind = 'literal';
+    } else if (SPECIALS.includes(c)) {
+      i++;
+      kind = 'special';
+    } else {
+      while (i < s.length && !WS.includes(s[i]!) && !SPECIALS.includes(s[i]!) && !'("['.includes(s[i]!)) i++;
+      kind = 'atom';
+    }
+    i = Math.min(i, s.length);
+    toks.push({ kind, text: s.slice(start, i), start, end: i, spaced });
+    spaced = false;
+  }
+  return toks;
+}
+
+export interface ListedAddress {
+  /** The address as written (angle brackets and comments removed); may be a bare name, or "" for <>. */
+  address: string;
+  /** Display name as written (not decoded), or null. */
+  name: string | null;
+  /** Where the address ends in the input (to qualify a bare name in place). */
+  end: number;
+}
+
+/** Joins address tokens: words that had white space between them keep one space (so "a b" stays invalid). */
+function joinAddr(toks: Tok[]): string {
+  let out = '';
+  let prev: Tok | null = null;
+  for (const t of toks) {
+    if (t.kind === 'comment') continue;
+    if (prev && t.spaced && t.kind !== 'special' && prev.kind !== 'special') out += ' ';
+    out += t.text;
+    prev = t;
+  }
+  return out;
+}
+
+/** Parses an address-list header value into its mailboxes; groups are flattened, group names dropped. */
+export function parseAddressList(value: string): ListedAddress[] {
+  const toks = tokenize(value);
+  const out: ListedAddress[] = [];
+  let cur: Tok[] = [];
+  let angle: Tok[] | null = null;
+  let angleEnd = -1;
+  let phrase: Tok[] = [];
+  let inGroup = false;
+  const finish = (): void => {
+    if (angle !== null) {
+      let addr = joinAddr(angle);
+      if (addr.startsWith('@')) addr = addr.slice(addr.indexOf(':') + 1); // source route
+      const name = joinAddr(phrase).trim();
+      out.push({ address: addr, name: name === '' ? null : name, end: angleEnd });
+    } else {
+      const words = cur.filter((t) => t.kind !== 'comment');
+      if (words.length > 0) out.push({ address: joinAddr(words), name: null, end: words[words.length - 1]!.end });
+    }
+    cur = [];
+    phrase = [];
+    angle = null;
+    angleEnd = -1;
+  };
+  for (let i = 0; i < toks.length; i++) {
+    const t = toks[i]!;
+    if (t.kind === 'special' && t.text === '<') {
+      phrase = cur;
+      cur = [];
+      angle = [];
+      let j = i + 1;
+      for (; j < toks.length && !(toks[j]!.kind === 'special' && toks[j]!.text === '>'); j++) angle.push(toks[j]!);
+      angleEnd = angle.length > 0 ? angle[angle.length - 1]!.end : t.end;
+      i = j; // past the '>' (or the end)
+      continue;
+    }
+    if (t.kind === 'special' && t.text === ',') {
+      finish();
+      continue;
+    }
+    if (t.kind === 'special' && t.text === ';') {
+      finish();
+      inGroup = false;
+      continue;
+    }
+    if (t.kind === 'special' && t.text === ':' && !inGroup && angle === null) {
+      cur = []; // the group's display name
+      inGroup = true;
+      continue;
+    }
+    if (t.kind === 'special' && t.text === '>') continue; // stray
+    if (angle !== null) continue; // text after <addr> and before ',' (comments, junk)
+    cur.push(t);
+  }
+  finish();
+  return out;
+}
+
+/** The addresses in an address-list header value (To, Cc, Bcc, From, Resent-*). */
+export function extractAddresses(headerValue: string): string[] {
+  return parseAddressList(headerValue).map((a) => a.address);
+}
+
+/**
+ * Addresses given on the command line. Like Postfix, each argument is read as
+ * an address list, so "a@x, b@y" and "Name <a@x>" work; control characters are
+ * refused before anything is parsed.
+ */
+export function parseArgvAddresses(arg: string, opts: Omit<AddressOptions, 'source'>): string[] {
+  const o: AddressOptions = { ...opts, source: 'argv' };
+  if (/[\x00-\x1f\x7f]/.test(arg) || arg.trim() === '' || /^\s*-/.test(arg)) return [parseEnvelopeAddress(arg, o)];
+  const list = parseAddressList(arg);
+  if (list.length === 0) return [parseEnvelopeAddress(arg, o)];
+  return list.map((a) => parseEnvelopeAddress(a.address === '' && !opts.allowNull ? arg : a.address, o));
+}
+
+// ---------------------------------------------------------------------------
+
+/** `Name <addr>` for a header we write: the name quoted or RFC 2047-encoded as needed, control characters removed. */
+export function formatAddressHeader(name: string | null | undefined, addr: string): string {
+  if (/[\x00-\x1f\x7f]/.test(addr)) {
+    throw new SysmailError('EADDRESS', `invalid address ${printable(addr)}: it contains a control character`, { exit: EX.DATAERR });
+  }
+  const n = (name ?? '').replace(/[\x00-\x1f\x7f\u2028\u2029]/g, ' ').replace(/\s+/g, ' ').trim();
+  if (n === '') return addr === '' ? '<>' : addr;
+  let phrase: string;
+  if (needsEncoding(n)) phrase = encodeWords(n).join(' ');
+  else if (/^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~ ]+$/.test(n)) phrase = n;
+  else phrase = '"' + n.replace(/[\\"]/g, '\\$&') + '"';
+  return `${phrase} <${addr}>`;
+}
