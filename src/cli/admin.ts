@@ -98,6 +98,11 @@ export async function configCommand(argv: string[]): Promise<number> {
   const action = args[0] ?? 'check';
   const config = await loadConfigFrom(opts);
   if (action === 'check') {
+    // Resolve every secret once: a missing password file should show up now, not at 3 a.m.
+    const { checkSecrets } = await import('../config/secrets.js');
+    const problems = await checkSecrets(config);
+    for (const p of problems) process.stderr.write(`sysmail: ${p.message}${p.hint ? `\nsysmail: fix: ${p.hint}` : ''}\n`);
+    if (problems.length > 0) return EX.CONFIG;
     process.stdout.write(`${config.source ?? 'embedded default'}: OK (${Object.keys(config.transports).length} transport(s), `
       + `${config.routes.length} route(s))\n`);
     return EX.OK;

@@ -26,7 +26,9 @@ export interface ConfigProblem {
 export class ConfigInvalidError extends SysmailError {
   readonly problems: ConfigProblem[];
 
-  constructor(file: string, problems: ConfigProblem[]) {
+  constructor(file: string, found: ConfigProblem[]) {
+    // In file order (stable), so the list reads top to bottom like the file.
+    const problems = [...found].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
     const lines = problems.map((p) => formatProblem(file, p));
     const head = problems.length === 1 ? lines[0]! : `${file}: ${problems.length} problems:\n  ${lines.join('\n  ')}`;
     super('ECONFIG', head, {
@@ -45,7 +47,7 @@ export function keyName(path: KeyPath): string {
   let out = '';
   for (const part of path) {
     if (typeof part === 'number') out += `[${part}]`;
-    else out += (out ? '.' : '') + (/^[A-Za-z0-9_-]+$/.test(part) ? part : JSON.stringify(part));
+    else out += (out ? '.' : '') + (/^\$?[A-Za-z0-9_-]+$/.test(part) ? part : JSON.stringify(part));
   }
   return out;
 }
@@ -289,7 +291,7 @@ export class Reader {
     for (const k of Object.keys(this.t)) {
       if (this.known.has(k)) continue;
       const near = closest(k, [...this.known]);
-      this.p.add(this.at(k), `unknown key${near ? `; did you mean ${near}?` : `; known keys here: ${[...this.known].join(', ')}`}`);
+      this.p.add(this.at(k), `unknown ${this.path.length === 0 ? 'section' : 'key'}${near ? `; did you mean ${near}?` : `; known keys here: ${[...this.known].join(', ')}`}`);
     }
   }
 }

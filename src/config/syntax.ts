@@ -131,7 +131,7 @@ function bigIntToIpv6(v: bigint): string {
 /** "127.0.0.1:25", "[::1]:25", "localhost:2525". Port 0 asks the kernel for a free port. */
 export function listenProblem(s: string): string | null {
   const m = /^(?:\[([^\]]+)\]|([^:\[\]]+)):(\d{1,5})$/.exec(s);
-  if (!m) return 'is not host:port (write IPv6 addresses in brackets: "[::1]:25")';
+  if (!m) return 'is not host:port';
   if (m[1] !== undefined && !isIPv6(m[1])) return 'has an invalid IPv6 address in brackets';
   if (m[2] !== undefined && !isIPv4(m[2]) && hostnameProblem(m[2])) return 'has an invalid host';
   if (Number(m[3]) > 65535) return 'has a port above 65535';
@@ -139,10 +139,10 @@ export function listenProblem(s: string): string | null {
 }
 
 /** OCI identifiers: "ocid1.<type>.<realm>.[region].<unique>". */
-export function ocidProblem(s: string, type: string): string | null {
+export function ocidProblem(s: string, type: string, what: string): string | null {
   const parts = s.split('.');
-  if (parts.length < 5 || parts[0] !== 'ocid1') return `is not an OCID (they look like ocid1.${type}.oc1.<region>.<id>)`;
-  if (parts[1] !== type) return `is an OCID of a ${parts[1]}, not of a ${type}`;
+  if (parts.length < 5 || parts[0] !== 'ocid1') return `is not an OCID (a ${what} OCID looks like ocid1.${type}.oc1.<region>.<id>)`;
+  if (parts[1] !== type) return `is the OCID of a ${parts[1]}, not of a ${what} (ocid1.${type}...)`;
   return /^[A-Za-z0-9._-]+$/.test(s) ? null : 'has characters an OCID cannot contain';
 }
 

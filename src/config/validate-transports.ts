@@ -8,6 +8,7 @@
  * problems are left out of the result, so routes to them are not reported a
  * second time as "undefined".
  */
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type {
   CommandTransportConfig, LocalTransportConfig, MotdTransportConfig, OciTransportConfig, SecretRef,
@@ -83,7 +84,7 @@ export function readSecret(r: Reader, inline: KeyPath[]): SecretRef | null | und
 export function readTransports(t: Table | undefined, ctx: TransportCtx): Record<string, TransportConfig> {
   const out: Record<string, TransportConfig> = {};
   if (t === undefined) return out;
-  for (const [name, v] of Object.entries(t)) {
+  for (const name of Object.keys(t)) {
     const path = ['transports', name];
     if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(name)) {
       ctx.p.add(path, 'is not a usable transport name; use letters, digits, "-", "_" and "."');
@@ -135,8 +136,8 @@ function readTransport(r: Reader, name: string, ctx: TransportCtx): TransportCon
 
 function readSmtp(r: Reader, name: string, ctx: TransportCtx): SmtpTransportConfig | undefined {
   const host = r.str('host', { required: 'name the smarthost, e.g. host = "smtp.example.com"' });
-  if (host !== undefined && hostnameProblem(host) && !/^\[?[0-9a-fA-F:.]+\]?$/.test(host)) {
-    r.p.add(r.at('host'), `is not a host name or IP address (got "${host}"); give just the name, without "smtp://" or a port`);
+  if (host !== undefined && hostnameProblem(host) && isIP(host) === 0) {
+    r.p.add(r.at('host'), `is not a host name or IP address (got "${host}"); give just the name or address, without "smtp://", brackets or a port`);
   }
   const security = r.oneOf('security', ['starttls', 'opportunistic', 'tls', 'none'] as const) ?? D.DEFAULT_SMTP_SECURITY;
   const portSet = r.int('port', 1, 65535, 'use a port from 1 to 65535 (465 for implicit TLS, 587 for STARTTLS)');
@@ -229,7 +230,7 @@ function readStdout(r: Reader, name: string): StdoutTransportConfig {
 function readOci(r: Reader, name: string, ctx: TransportCtx): OciTransportConfig | undefined {
   const topicId = r.str('topic_id', { required: 'copy the topic OCID from the console: topic_id = "ocid1.onstopic.oc1..."' });
   if (topicId !== undefined) {
-    const why = ocidProblem(topicId, 'onstopic');
+    const why = ocidProblem(topicId, 'onstopic', 'notification topic');
     if (why) r.p.add(r.at('topic_id'), `${why} (got "${topicId}"); copy the topic's OCID from the console`);
   }
   const region = r.str('region', { required: 'name the topic\'s region, e.g. region = "eu-frankfurt-1"' });

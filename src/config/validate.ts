@@ -143,7 +143,7 @@ function readListener(t: Table | undefined, inline: KeyPath[], p: Problems): Lis
   if (r.has('listen')) {
     listen.forEach((l, i) => {
       const why = listenProblem(l);
-      if (why) p.add([...r.at('listen'), i], `${why} (got "${l}")`);
+      if (why) p.add([...r.at('listen'), i], `${why} (got "${l}"); write "127.0.0.1:25", or "[::1]:25" for IPv6`);
     });
   }
   const allow: string[] = [];

@@ -6,8 +6,9 @@
  * Guarantees: rendering is deterministic; transport and route names are
  * unique TOML bare keys; a password only ever appears in `secrets`, never in
  * the TOML (the TOML gets `password_file`); the same password used by several
- * transports is written once. Warnings come out grouped by file (in the order
- * the files were first mentioned) and sorted by line.
+ * transports is written once. Warnings come out grouped by file (the main file
+ * first, then the others in the order they were first mentioned) and sorted
+ * by line.
  */
 import { TomlWriter, type TomlValue } from './toml.js';
 import { DEFAULT_SECRETS_DIR, type ImportOptions, type ImportSecret, type ImportWarning } from './types.js';
@@ -44,12 +45,14 @@ export class Notes {
 
   constructor(readonly file: string) {}
 
+  /** Records a warning; an identical one (a setting inherited by several accounts) is kept once. */
   warn(line: number, message: string, file: string = this.file): void {
+    if (this.list.some((w) => w.file === file && w.line === line && w.message === message)) return;
     this.list.push({ file, line, message });
   }
 
   result(): ImportWarning[] {
-    const order = new Map<string, number>();
+    const order = new Map<string, number>([[this.file, 0]]);
     for (const w of this.list) if (!order.has(w.file)) order.set(w.file, order.size);
     // Array.prototype.sort is stable, so equal lines keep the order they were found in.
     return [...this.list].sort((a, b) => order.get(a.file)! - order.get(b.file)! || a.line - b.line);
@@ -65,11 +68,6 @@ export function sanitizeName(s: string): string {
 export function isLoopbackHost(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
-}
-
-/** The warning text used when a peer kept its password in the clear. */
-export function passwordMovedMessage(path: string): string {
-  return `the plaintext password was moved to ${path} (written with mode 0600); the TOML only references it with password_file`;
 }
 
 export class Draft {
@@ -177,6 +175,11 @@ export class Draft {
     }
     return w.toString();
   }
+}
+
+/** Warnings as the CLI prints them: "file:line: message" ("file: message" for line 0). */
+export function formatWarnings(warnings: ImportWarning[]): string {
+  return warnings.map((w) => (w.line > 0 ? `${w.file}:${w.line}: ${w.message}` : `${w.file}: ${w.message}`) + '\n').join('');
 }
 
 /** The header every import starts with. */

@@ -104,3 +104,41 @@ export function commandArgv(cmd: string): { argv: string[]; shell: boolean; reas
   if (r.argv) return { argv: r.argv, shell: false };
   return { argv: ['/bin/sh', '-c', cmd], shell: true, reason: r.reason };
 }
+
+/**
+ * Splits on blanks, honouring '...', "..." and backslashes but giving no other
+ * character a meaning (nullmailer's remotes lines: a password may hold "$").
+ * Returns null for an unbalanced quote.
+ */
+export function splitQuoted(s: string): string[] | null {
+  const words: string[] = [];
+  let cur = '';
+  let inWord = false;
+  let quote: '"' | "'" | null = null;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (quote) {
+      if (ch === quote) quote = null;
+      else if (ch === '\\' && quote === '"' && i + 1 < s.length && '"\\'.includes(s[i + 1]!)) cur += s[++i];
+      else cur += ch;
+      continue;
+    }
+    if (ch === ' ' || ch === '\t') {
+      if (inWord) words.push(cur);
+      cur = '';
+      inWord = false;
+    } else if (ch === '"' || ch === "'") {
+      quote = ch;
+      inWord = true;
+    } else if (ch === '\\' && i + 1 < s.length) {
+      cur += s[++i];
+      inWord = true;
+    } else {
+      cur += ch;
+      inWord = true;
+    }
+  }
+  if (quote) return null;
+  if (inWord) words.push(cur);
+  return words;
+}

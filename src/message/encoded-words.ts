@@ -11,6 +11,7 @@
  * boundaries, using only characters that are safe in a phrase (display name)
  * as well as in unstructured text, so one encoder serves Subject and From.
  */
+import { TextDecoder } from 'node:util';
 
 /** A header never legitimately carries more; beyond this the text is left encoded. */
 export const MAX_DECODED_WORDS = 1000;
@@ -19,14 +20,28 @@ const MAX_WORD = 75;
 
 const WORD_RE = /=\?([^?\s*]{1,64})(?:\*[^?\s]{0,32})?\?([BbQq])\?([^?\s]*)\?=/g;
 
-const decoders = new Map<string, TextDecoder | null>();
+type Decode = (bytes: Buffer) => string;
+const decoders = new Map<string, Decode | null>();
 
-function decoderFor(charset: string): TextDecoder | null {
+// WHATWG maps iso-8859-1 and us-ascii to windows-1252, but Node 20's decoder
+// for it yields C1 controls for 0x80-0x9F (nodejs/node#56542); map them ourselves.
+const CP1252_80 = [
+  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
+  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
+];
+function decodeCp1252(bytes: Buffer): string {
+  let out = '';
+  for (const b of bytes) out += String.fromCharCode(b >= 0x80 && b < 0xa0 ? CP1252_80[b - 0x80]! : b);
+  return out;
+}
+
+function decoderFor(charset: string): Decode | null {
   const key = charset.toLowerCase();
   let d = decoders.get(key);
   if (d !== undefined) return d;
   try {
-    d = new TextDecoder(key === 'utf8' ? 'utf-8' : key);
+    const td = new TextDecoder(key === 'utf8' ? 'utf-8' : key);
+    d = td.encoding === 'windows-1252' ? decodeCp1252 : (b: Buffer) => td.decode(b);
   } catch {
     d = null; // not a charset TextDecoder knows: leave such words encoded
   }
@@ -101,7 +116,7 @@ export function decodeWords(s: string, maxWords = MAX_DECODED_WORDS): string {
       let l = k;
       while (l + 1 <= j && words[l + 1]!.charset === words[k]!.charset) l++;
       const bytes = Buffer.concat(words.slice(k, l + 1).map((w) => w.bytes));
-      out += decoderFor(words[k]!.charset)!.decode(bytes);
+      out += decoderFor(words[k]!.charset)!(bytes);
       k = l + 1;
     }
     pos = words[j]!.end;
@@ -173,7 +188,32 @@ export function encodeWords(s: string): string[] {
   return words;
 }
 
-/** Header text ready to write: printable ASCII as-is, anything else as encoded-words joined by spaces. */
+/** A word too long for any header line is encoded too, since encoded-words can be split and folded. */
+const MAX_PLAIN_WORD = 900;
+
+/**
+ * Unstructured header text (Subject) ready to write, minimally encoded: plain
+ * ASCII words stay readable, and each run of words that need encoding becomes
+ * encoded-words (the spaces inside a run travel inside the encoding, since
+ * white space between encoded-words is dropped on decoding). Words come out
+ * separated by single spaces, so the caller may fold at any of them.
+ */
 export function encodeHeaderText(s: string): string {
-  return needsEncoding(s) ? encodeWords(s).join(' ') : s;
+  if (!needsEncoding(s) && !s.split(' ').some((w) => w.length > MAX_PLAIN_WORD)) return s;
+  const out: string[] = [];
+  let run: string[] = [];
+  const flush = (): void => {
+    if (run.length > 0) out.push(...encodeWords(run.join(' ')));
+    run = [];
+  };
+  for (const w of s.split(' ')) {
+    if (needsEncoding(w) || w.length > MAX_PLAIN_WORD) run.push(w);
+    else if (run.length > 0 && w === '') run.push(w); // keep runs of spaces inside the encoding
+    else {
+      flush();
+      out.push(w);
+    }
+  }
+  flush();
+  return out.join(' ');
 }

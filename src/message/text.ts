@@ -141,8 +141,9 @@ function splitMultipart(body: Buffer, boundary: string): Buffer[] {
     if (at === -1) break;
     const atLineStart = at === 0 || body[at - 1] === 10;
     const after = at + delim.length;
-    if (!atLineStart) { pos = after; continue; }
-    const closing = body[after] === 45 && body[after + 1] === 45;
+    // "--b" must not match the line "--b1": only blanks or the line end may follow it, or "--" and then those.
+    const closing = body[after] === 45 && body[after + 1] === 45 && lineEnds(body[after + 2]);
+    if (!atLineStart || !(closing || lineEnds(body[after]))) { pos = after; continue; }
     if (start !== -1) {
       // The line break before the delimiter belongs to the delimiter.
       let end = at - 1;
@@ -158,6 +159,10 @@ function splitMultipart(body: Buffer, boundary: string): Buffer[] {
   // No closing delimiter: keep what follows the last one rather than lose it.
   if (start !== -1 && start < body.length) parts.push(body.subarray(start));
   return parts;
+}
+
+function lineEnds(c: number | undefined): boolean {
+  return c === undefined || c === 10 || c === 13 || c === 32 || c === 9;
 }
 
 function decodePart(p: Part): string {
@@ -280,8 +285,8 @@ export function htmlToText(html: string): string {
   let link: { href: string; start: number } | null = null;
   let i = 0;
   const text = (t: string) => {
-    const d = decodeEntities(pre > 0 ? t : t.replace(/[ \t\r\n\f]+/g, ' '));
-    out += d;
+    // Spaces inside <pre> are parked as U+E000 so the line trimming below leaves them alone.
+    out += pre > 0 ? decodeEntities(t).replace(/ /g, '\ue000') : decodeEntities(t.replace(/[ \t\r\n\f]+/g, ' '));
   };
   while (i < html.length) {
     const lt = html.indexOf('<', i);
@@ -323,7 +328,7 @@ export function htmlToText(html: string): string {
     if (BLOCK.has(name)) out += name === 'p' || /^h[1-6]$/.test(name) ? '\n\n' : '\n';
   }
   // Per-line cleanup: collapse the spaces that inline markup left at line edges.
-  return out.split('\n').map((l) => (pre > 0 ? l : l.replace(/^ +| +$/g, ''))).join('\n');
+  return out.split('\n').map((l) => l.replace(/^ +| +$/g, '')).join('\n').replace(/\ue000/g, ' ');
 }
 
 interface Tag { name: string; closing: boolean; selfClosing: boolean; end: number; href?: string }

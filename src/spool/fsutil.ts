@@ -145,6 +145,9 @@ export async function ageOf(path: string, now: number): Promise<number | null> {
   }
 }
 
+/** Temp and orphan files younger than this may still be in use by a process we cannot identify. */
+export const STALE_MS = 60 * 60 * 1000;
+
 /** Private areas are 0700: only the spool owner reads mail or state. */
 export const PRIVATE_AREAS = ['tmp', 'queue', 'active', 'state', 'failed', 'corrupt'] as const;
 export type Area = (typeof PRIVATE_AREAS)[number] | 'drop';

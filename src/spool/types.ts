@@ -66,6 +66,12 @@ export interface QueuedMessage {
   state: DeliveryState;
   /** Size of the message bytes. */
   size: number;
+  /**
+   * Set when the message or its state file cannot be read: the reason. For a
+   * corrupt message the envelope is a placeholder (no recipients); for a
+   * corrupt state the state is fresh. Queue recovery moves such files to corrupt/.
+   */
+  corrupt?: string;
 }
 
 /** Exclusive hold on one queued message, given by Spool.claim. */

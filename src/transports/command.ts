@@ -90,7 +90,8 @@ export function classifyExit(r: RunResult, what: string): { outcome: Outcome; co
   }
   if (r.timedOut) return { outcome: 'deferred', dsn: '4.3.0', text: `${what} timed out and was killed${tail}` };
   if (r.signal) return { outcome: 'deferred', dsn: '4.3.0', text: `${what} was killed by ${r.signal}${tail}` };
-  const status = r.code ?? EX.SOFTWARE;
+  if (r.code === null) return { outcome: 'deferred', dsn: '4.3.0', text: `${what} ended without an exit status${tail}` };
+  const status = r.code;
   const name = EX_NAMES.get(status);
   const label = name ? `${status} (${name})` : String(status);
   if (status === 0) return { outcome: 'sent', code: 0, dsn: '2.0.0', text: `${what} exited 0` };

@@ -81,7 +81,7 @@ export function createLocalTransport(cfg: LocalTransportConfig, ctx: TransportCo
           const user = await resolveLocalUser(rcpt, passwdPath);
           if (!user) {
             results.push({ rcpt, outcome: 'failed', code: 550, dsn: '5.1.1',
-              text: `no such local user: ${localPartOf(rcpt)} (not in ${passwdPath})` });
+              text: `no such local user: ${localPartOf(rcpt)}` });
             continue;
           }
           const bytes = addDeliveryHeaders(msg.raw, msg.envelope.sender, rcpt);

@@ -37,7 +37,7 @@ export async function runPreconnect(argv: string[], timeoutMs: number, name: str
     const timer = setTimeout(() => {
       child.kill('SIGTERM');
       finish(defer('ESMTP_PRECONNECT', `preconnect command ${shown} did not finish within ${timeoutMs} ms`,
-        `it must exit once the connection can be made (${k}; limited by timeouts.connect)`));
+        `${k} must exit once the connection can be made; the limit is transports.${name}.timeouts.connect`));
     }, timeoutMs);
     child.stderr?.setEncoding('utf8');
     child.stderr?.on('data', (d: string) => { if (stderr.length < 2000) stderr += d; });

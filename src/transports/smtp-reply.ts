@@ -85,6 +85,15 @@ function authHint(p: Peer, code: number): string {
   }
 }
 
+/**
+ * The enhanced status for our outcome: the server's, with its class digit
+ * made to agree when we defer a 5xx (a delay notice must not say 5.x.x).
+ */
+export function dsnFor(outcome: Outcome, r: Reply): string {
+  const cls = outcome === 'sent' ? '2' : outcome === 'deferred' ? '4' : '5';
+  return r.dsn ? cls + r.dsn.slice(1) : `${cls}.0.0`;
+}
+
 /** A recipient result from a server reply to `command` ("MAIL FROM", "RCPT TO", "DATA", "end of data"). */
 export function fromReply(raw: string, command: string, p: Peer): ResultTemplate {
   const r = parseReply(raw);
@@ -96,8 +105,7 @@ export function fromReply(raw: string, command: string, p: Peer): ResultTemplate
   let text = outcome === 'sent' ? `${peerLabel(p)} accepted: ${r.code}${r.dsn ? ' ' + r.dsn : ''} ${r.text}`.trimEnd()
     : `${said} (in reply to ${command})`;
   if (AUTH_CODES.has(r.code)) text += `; ${authHint(p, r.code)}`;
-  const dsn = r.dsn ?? (r.code >= 200 && r.code < 600 ? `${String(r.code)[0] === '3' ? 2 : String(r.code)[0]}.0.0` : undefined);
-  return { outcome, code: r.code, dsn, text };
+  return { outcome, code: r.code, dsn: dsnFor(outcome, r), text };
 }
 
 /** The same SysmailError for every recipient, as a result. */
@@ -144,20 +152,26 @@ export function tlsError(code: string | undefined, detail: string, p: Peer, caus
       `set ${key(p, 'tls_servername')} to a name the certificate holds, or use that name as ${key(p, 'host')}`, '4.7.5', undefined, cause);
   }
   return defer('ESMTP_TLS', `TLS handshake with ${who} failed: ${detail}${code ? ` (${code})` : ''}`,
-    `check ${key(p, 'security')} and ${key(p, 'port')} (implicit TLS is usually port 465, STARTTLS 587)`, '4.7.5', undefined, cause);
+    `check ${key(p, 'security')} and ${key(p, 'port')}: implicit TLS ("tls") is usually port 465, STARTTLS 587`, '4.7.5', undefined, cause);
+}
+
+/** OpenSSL's "80DC...:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:file:line:" -> "wrong version number". */
+export function opensslReason(message: string): string {
+  const m = /SSL routines:[^:]*:([^:]+)/.exec(message);
+  return (m ? m[1] : message).trim();
 }
 
 function timeoutError(phase: string, p: Peer, cause: unknown): SysmailError {
   const who = peerLabel(p);
   switch (phase) {
     case 'connect':
-      return defer('ESMTP_TIMEOUT', `no connection to ${who} within ${p.timeouts.connect} ms`, `is the host up and the port open? (${key(p, 'timeouts.connect')})`, '4.4.1', undefined, cause);
+      return defer('ESMTP_TIMEOUT', `no connection to ${who} within ${p.timeouts.connect} ms`, `is the host up and the port open? The limit is ${key(p, 'timeouts.connect')}`, '4.4.1', undefined, cause);
     case 'greeting':
-      return defer('ESMTP_TIMEOUT', `${who} did not greet (or finish EHLO/STARTTLS) within ${p.timeouts.greeting} ms`, `is this an SMTP server, and is ${key(p, 'security')} right for this port? (${key(p, 'timeouts.greeting')})`, '4.4.2', undefined, cause);
+      return defer('ESMTP_TIMEOUT', `${who} did not greet (or finish EHLO/STARTTLS) within ${p.timeouts.greeting} ms`, `is this an SMTP server, and is ${key(p, 'security')} right for this port? The limit is ${key(p, 'timeouts.greeting')}`, '4.4.2', undefined, cause);
     case 'data':
       return defer('ESMTP_TIMEOUT', `${who} did not answer the message data within ${p.timeouts.data} ms`, `the server may be overloaded; raise ${key(p, 'timeouts.data')} if it is slow`, '4.4.2', undefined, cause);
     default:
-      return defer('ESMTP_TIMEOUT', `${who} did not answer within ${p.timeouts.command} ms (during ${phase})`, `the server may be overloaded; see ${key(p, 'timeouts.command')}`, '4.4.2', undefined, cause);
+      return defer('ESMTP_TIMEOUT', `${who} did not answer ${phase} within ${p.timeouts.command} ms`, `the server may be overloaded; the limit is ${key(p, 'timeouts.command')}`, '4.4.2', undefined, cause);
   }
 }
 
@@ -174,17 +188,17 @@ export function sessionError(err: ClientError, phase: string, p: Peer): SysmailE
     if (reply && reply.code === 504) {
       return defer('ESMTP_AUTH', `${who} refused the AUTH mechanism${said}`, `remove ${key(p, 'auth_method')} or pick one the server offers`, reply.dsn ?? '4.7.0', reply.code, err);
     }
-    return defer('ESMTP_AUTH', `authentication to ${who} failed${said}`, authHint(p, reply?.code ?? 535), reply?.dsn ?? '4.7.8', reply?.code, err);
+    return defer('ESMTP_AUTH', `authentication to ${who} failed${said}`, authHint(p, reply?.code ?? 535), reply ? dsnFor('deferred', reply) : '4.7.8', reply?.code, err);
   }
   if (err.command === 'STARTTLS' && reply) {
     return defer('ESMTP_NOTLS', `${who} refused STARTTLS (${reply.code} ${reply.text}), and ${key(p, 'security')} = "starttls" requires it; nothing was sent in clear text`,
-      `fix TLS on the server, or use security = "tls" if it speaks implicit TLS (port 465)`, '4.7.0', reply.code, err);
+      `fix TLS on the server, or use security = "tls" if it speaks implicit TLS, usually on port 465`, '4.7.0', reply.code, err);
   }
   if (reply && reply.code >= 400) {
     const when = err.command && err.command !== 'CONN' ? ` to ${err.command}` : '';
     return defer('ESMTP_REPLY', `${who} said${when}: ${reply.code}${reply.dsn ? ' ' + reply.dsn : ''} ${reply.text}`.trimEnd(),
       reply.code === 421 || reply.code < 500 ? 'the server is busy or shutting down; will retry' : `the server refuses this client: check ${key(p, 'helo')} and that this host may relay through it`,
-      reply.dsn ?? (reply.code === 421 ? '4.4.2' : '4.0.0'), reply.code, err);
+      reply.dsn ? dsnFor('deferred', reply) : reply.code === 421 ? '4.4.2' : '4.0.0', reply.code, err);
   }
   if (err.code === 'ETIMEDOUT' || err.timeoutType) {
     const ph = err.timeoutType === 'CONNECT_TIMEOUT' ? 'connect'
@@ -193,7 +207,11 @@ export function sessionError(err: ClientError, phase: string, p: Peer): SysmailE
   }
   const sys = err.originalCode ?? (err.code && !/^E[A-Z]+$/.test(err.code) ? err.code : undefined);
   const tlsish = err.code === 'ETLS' || (sys !== undefined && (UNTRUSTED.has(sys) || DATED.has(sys) || sys.startsWith('ERR_TLS') || sys.startsWith('ERR_SSL')));
-  if (tlsish) return tlsError(sys, err.message.replace(/^Error initiating TLS - /, ''), p, err);
+  if (tlsish) return tlsError(sys, opensslReason(err.message.replace(/^Error initiating TLS - /, '')), p, err);
+  if (/closed unexpectedly/i.test(err.message)) {
+    return defer('ESMTP_CONNECT', `${who} closed the connection unexpectedly${phase === 'greeting' ? ' before the session started' : ` during ${phase === 'data' ? 'the message data' : phase}`}`,
+      'the server dropped the session; will retry', '4.4.2', undefined, err);
+  }
   if (sys && CONNECT[sys]) {
     return defer('ESMTP_CONNECT', `${who}: ${CONNECT[sys]}${phase === 'connect' ? '' : ` (during ${phase})`}`,
       sys === 'ENOTFOUND' ? `check ${key(p, 'host')} and this host's DNS` : `check ${key(p, 'host')} and ${key(p, 'port')}, and that the server is running`,

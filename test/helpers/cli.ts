@@ -73,11 +73,11 @@ export function writeSecret(dir: string, name: string, value: string): string {
 }
 
 /** Polls until fn returns a truthy value or the time is up. */
-export async function waitUntil<T>(fn: () => T | Promise<T>, ms = 10_000, what = 'condition'): Promise<T> {
+export async function waitUntil<T>(fn: () => T | Promise<T>, ms = 10_000, what = 'condition'): Promise<NonNullable<T>> {
   const end = Date.now() + ms;
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as NonNullable<T>;
     if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }

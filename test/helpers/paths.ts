@@ -8,7 +8,11 @@ function findRoot(start: string): string {
   let dir = start;
   while (!existsSync(join(dir, 'package.json'))) {
     const up = dirname(dir);
-    if (up === dir) throw new Error('repository root not found above ' + start);
+    // Compiled into a build dir outside the repo: the tests are run from the repo root.
+    if (up === dir) {
+      if (existsSync(join(process.cwd(), 'package.json'))) return process.cwd();
+      throw new Error('repository root not found above ' + start);
+    }
     dir = up;
   }
   return dir;
@@ -17,7 +21,7 @@ function findRoot(start: string): string {
 export const repoRoot = findRoot(dirname(fileURLToPath(import.meta.url)));
 export const fixtures = join(repoRoot, 'test', 'fixtures');
 /** The built CLI (npm run build), spawned as users run it. */
-export const cliPath = join(repoRoot, 'dist', 'sysmail.js');
+export const cliPath = process.env.SYSMAIL_TEST_CLI ?? join(repoRoot, 'dist', 'sysmail.js');
 
 export function tempDir(prefix = 'sysmail-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix));

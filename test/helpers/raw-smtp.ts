@@ -47,7 +47,7 @@ export interface RawServer {
   close(): Promise<void>;
 }
 
-export type RawScript = (c: RawConnection) => Promise<void> | void;
+export type RawScript = (c: RawConnection) => unknown;
 
 function wrap(socket: net.Socket, received: string[]): RawConnection {
   let buf = '';
@@ -146,6 +146,8 @@ export interface SessionReplies {
   data?: () => string | undefined;
   /** Reply after the message; `body` is the data as received. "drop" destroys the socket instead. */
   afterData?: (body: string) => string | 'drop' | undefined;
+  /** Reply to RSET (default "250 2.0.0 ok"); "drop" destroys the socket instead. */
+  rset?: () => string | 'drop' | undefined;
   /** Any other command (AUTH, STARTTLS, ...): default "502 5.5.1 not implemented". */
   other?: (line: string) => string | undefined;
 }
@@ -185,7 +187,11 @@ export async function smtpSession(c: RawConnection, r: SessionReplies = {}): Pro
       const after = r.afterData?.(body) ?? '250 2.0.0 queued';
       if (after === 'drop') { c.destroy(); return bodies; }
       c.reply(after);
-    } else if (verb === 'RSET' || verb === 'NOOP') {
+    } else if (verb === 'RSET') {
+      const rr = r.rset?.() ?? '250 2.0.0 ok';
+      if (rr === 'drop') { c.destroy(); return bodies; }
+      c.reply(rr);
+    } else if (verb === 'NOOP') {
       c.reply('250 2.0.0 ok');
     } else if (verb === 'QUIT') {
       c.reply('221 2.0.0 bye');

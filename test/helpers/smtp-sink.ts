@@ -24,6 +24,7 @@
  *   dropInData: destroy the connection after the data arrives, without a reply.
  *   closeAfterMessage: answer 250, then close the connection (tests reconnects).
  *   requestClientCert: ask for a TLS client certificate (recorded as clientCertCN).
+ *   size: announce SIZE with this limit; bigger messages get 552.
  *
  * Also recorded: `connections` (how many TCP connections were accepted) and
  * `auths` (every AUTH attempt: method, username, ok).
@@ -49,6 +50,8 @@ export interface SinkOptions {
   dropInData?: boolean;
   closeAfterMessage?: boolean;
   requestClientCert?: boolean;
+  /** Announce SIZE with this limit (bytes); without it SIZE is not announced. */
+  size?: number;
 }
 
 export interface SinkMessage {
@@ -114,6 +117,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
     authMethods: opts.authMethods ?? ['PLAIN', 'LOGIN', 'CRAM-MD5'],
     authOptional: !opts.users,
     allowInsecureAuth: opts.allowInsecureAuth ?? false,
+    ...(opts.size ? { size: opts.size, rejectOversized: true } : {}),
     ...(certs ? { key: certs.keyPem, cert: certs.certPem } : {}),
     ...(opts.requestClientCert && certs ? { requestCert: true, rejectUnauthorized: false, ca: certs.caPem } : {}),
 

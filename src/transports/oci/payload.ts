@@ -35,11 +35,11 @@ export function cutChars(s: string, max: number): string {
   return s.slice(0, k);
 }
 
-/** `[host] subject` on one line, within the title limit. */
-export function buildTitle(subject: string, host: string): string {
+/** `[host] subject` on one line, within the title limit; no tag when `host` is null. */
+export function buildTitle(subject: string, host: string | null): string {
   const s = subject.replace(/[\r\n\t]+/g, ' ').trim() || '(no subject)';
-  const tag = `[${host}]`;
-  const t = s.startsWith(tag) ? s : `${tag} ${s}`;
+  const tag = host === null ? '' : `[${host}]`;
+  const t = !tag || s.startsWith(tag) ? s : `${tag} ${s}`;
   return t.length <= MAX_TITLE_CHARS ? t : cutChars(t, MAX_TITLE_CHARS - 1) + '…';
 }
 

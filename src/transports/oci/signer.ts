@@ -118,7 +118,8 @@ export function verifySignature(toSign: string, signatureB64: string, publicKey:
 
 /** The API-key fingerprint OCI shows: MD5 of the DER SubjectPublicKeyInfo, lowercase hex, colon-separated. */
 export function keyFingerprint(key: KeyObject | string): string {
-  const der = createPublicKey(key).export({ type: 'spki', format: 'der' });
+  const pub = typeof key !== 'string' && key.type === 'public' ? key : createPublicKey(key);
+  const der = pub.export({ type: 'spki', format: 'der' });
   return colonHex(createHash('md5').update(der).digest('hex'));
 }
 

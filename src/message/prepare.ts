@@ -1,0 +1,224 @@
+/**
+ * Turns what a `sendmail` caller handed us into the envelope and message we
+ * spool: validated, qualified addresses and a complete RFC 5322 header.
+ *
+ * Guarantees (pure: time and randomness come in through the options):
+ * - Line ends become LF (the spool format); a bare CR in the body is kept, a
+ *   bare CR inside a header becomes a space so it cannot start a new field.
+ * - NUL bytes are refused ('ENUL', EX_DATAERR) rather than kept: RFC 5322
+ *   forbids them, relays reject or mangle them, and silently stripping them
+ *   would alter the content. The error says where the first one is and how to
+ *   send such data instead.
+ * - The body is never rewrapped or re-encoded. An 8-bit body without MIME
+ *   headers keeps its bytes and gets no MIME headers from us: we cannot know
+ *   its charset, and a guessed "charset=utf-8" would be a lie to the reader.
+ * - A leading mbox "From " line (and ">From ") is dropped, as Postfix does.
+ * - Every envelope address is valid (see address.ts); bare names get
+ *   `@domain` in the envelope and, in the same way, in the From/Sender/
+ *   Reply-To/To/Cc headers (and their Resent- forms), so both agree.
+ * - Bcc and Resent-Bcc are always removed (Postfix and dma do the same): a
+ *   blind copy must not reveal itself, with or without -t.
+ * - Date, Message-ID and From are added when missing; To is added as
+ *   "undisclosed-recipients:;" when the message has no To or Cc left (the
+ *   argv recipients are never written into the header: they may be blind).
+ */
+import { EX, SysmailError, dataError } from '../core/errors.js';
+import { extractAddresses, formatAddressHeader, parseAddressList, parseArgvAddresses, parseEnvelopeAddress, splitAddress } from './address.js';
+import { Headers, fieldValue, parseMessage, serializeMessage } from './headers.js';
+
+export interface PrepareOptions {
+  raw: Buffer;
+  /** From -f/-r; "" = the null sender; null = derive from `user`. */
+  sender: string | null;
+  /** From -F; used only when a From: header has to be generated. */
+  fullName?: string | null;
+  /** Recipients from argv (each may be an address list, as Postfix allows). */
+  recipients: string[];
+  /** -t */
+  extractRecipients: boolean;
+  /** Login name of the submitter. */
+  user: string;
+  hostname: string;
+  domain: string;
+  now: Date;
+  tagHost: boolean;
+  /** Makes the Message-ID deterministic (tests); default: a random UUID. */
+  messageIdSeed?: string;
+}
+
+export interface PreparedMessage {
+  sender: string;
+  recipients: string[];
+  message: Buffer;
+}
+
+/** Headers whose addresses are qualified in place. */
+const ADDRESS_HEADERS = ['from', 'sender', 'reply-to', 'to', 'cc', 'resent-from', 'resent-sender', 'resent-to', 'resent-cc'];
+const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/** RFC 5322 date in the given offset from UTC (minutes east; default: the local zone at that instant). */
+export function formatDate(d: Date, offsetMinutes = -d.getTimezoneOffset()): string {
+  const t = new Date(d.getTime() + offsetMinutes * 60_000);
+  const p2 = (n: number) => String(n).padStart(2, '0');
+  const sign = offsetMinutes < 0 ? '-' : '+';
+  const abs = Math.abs(offsetMinutes);
+  return `${DAYS[t.getUTCDay()]}, ${t.getUTCDate()} ${MONTHS[t.getUTCMonth()]} ${t.getUTCFullYear()} `
+    + `${p2(t.getUTCHours())}:${p2(t.getUTCMinutes())}:${p2(t.getUTCSeconds())} ${sign}${p2(Math.floor(abs / 60))}${p2(abs % 60)}`;
+}
+
+/** A host name fit for the right-hand side of a Message-ID. */
+function idHost(hostname: string): string {
+  const h = hostname.replace(/[^A-Za-z0-9.-]/g, '');
+  return h === '' ? 'localhost' : h;
+}
+
+/** `<time.random@host>`; the seed replaces the random part. */
+export function makeMessageId(now: Date, hostname: string, seed?: string): string {
+  const rnd = seed ?? globalThis.crypto.randomUUID().replace(/-/g, '');
+  return `<${now.getTime().toString(36)}.${rnd.replace(/[^A-Za-z0-9.\-_]/g, '')}@${idHost(hostname)}>`;
+}
+
+/** The display name of a From we generate: the full name (or local part), tagged with the host when asked. */
+export function fromDisplayName(fullName: string | null | undefined, addr: string, hostname: string, tagHost: boolean): string | null {
+  const name = (fullName ?? '').replace(/[\x00-\x1f\x7f]/g, ' ').trim().slice(0, 200);
+  if (!tagHost) return name === '' ? null : name;
+  const base = name !== '' ? name : splitAddress(addr).local.replace(/^"|"$/g, '') || 'sysmail';
+  return `${base} (${hostname.replace(/[\x00-\x1f\x7f()\\]/g, '')})`;
+}
+
+/** CRLF -> LF; lone CRs are left alone (body) for the header pass to deal with. */
+function normalizeLineEnds(raw: Buffer): Buffer {
+  if (raw.indexOf(0x0d) < 0) return raw;
+  const parts: Buffer[] = [];
+  let pos = 0;
+  for (let i = raw.indexOf('\r\n'); i >= 0; i = raw.indexOf('\r\n', pos)) {
+    parts.push(raw.subarray(pos, i));
+    pos = i + 1; // keep the LF
+  }
+  parts.push(raw.subarray(pos));
+  return Buffer.concat(parts);
+}
+
+/** Drops leading mbox separator lines ("From ", ">From "). */
+function stripFromLines(raw: Buffer): Buffer {
+  let pos = 0;
+  while (pos < raw.length) {
+    let i = pos;
+    while (raw[i] === 0x3e) i++;
+    if (raw.toString('latin1', i, i + 5) !== 'From ') break;
+    const nl = raw.indexOf(0x0a, i);
+    pos = nl < 0 ? raw.length : nl + 1;
+  }
+  return raw.subarray(pos);
+}
+
+function nulError(raw: Buffer, at: number): SysmailError {
+  let line = 1;
+  for (let i = raw.indexOf(0x0a); i >= 0 && i < at; i = raw.indexOf(0x0a, i + 1)) line++;
+  return dataError('ENUL', `the message contains a NUL byte (line ${line}, byte offset ${at}); mail cannot carry NUL bytes`,
+    "remove them (e.g. `tr -d '\\000'`), or send binary data as an attachment or with `sysmail send`, which encodes it");
+}
+
+const RESENT_RCPT = new Set(['resent-to', 'resent-cc', 'resent-bcc']);
+
+/**
+ * The recipient header values for -t: those of the first Resent- block when
+ * there is one (the message is being re-sent), else every To, Cc and Bcc.
+ * A block is a run of Resent- fields; a repeated Resent- name starts the next.
+ */
+function recipientValues(h: Headers): string[] {
+  const fields = h.fields;
+  const first = fields.findIndex((f) => f.lname.startsWith('resent-'));
+  if (first < 0) return fields.filter((f) => f.lname === 'to' || f.lname === 'cc' || f.lname === 'bcc').map(fieldValue);
+  const seen = new Set<string>();
+  const values: string[] = [];
+  for (let i = first; i < fields.length; i++) {
+    const f = fields[i]!;
+    if (!f.lname.startsWith('resent-') || seen.has(f.lname)) break;
+    seen.add(f.lname);
+    if (RESENT_RCPT.has(f.lname)) values.push(fieldValue(f));
+  }
+  return values;
+}
+
+function recipientsFromHeaders(h: Headers, domain: string): string[] {
+  const out: string[] = [];
+  for (const v of recipientValues(h)) {
+    for (const a of extractAddresses(v)) out.push(parseEnvelopeAddress(a, { domain, source: 'header', role: 'recipient' }));
+  }
+  return out;
+}
+
+/** Appends @domain to each bare name in an address-list value; null when nothing changes. */
+function qualifyList(value: string, domain: string): string | null {
+  // Bare means no '@' at all (outside quotes): "user@" is broken, not bare, and is left for the reader to see.
+  const items = parseAddressList(value).filter((a) => a.address !== '' && splitAddress(a.address).local === a.address && !/\s/.test(a.address));
+  if (items.length === 0) return null;
+  let out = value;
+  for (const a of items.sort((x, y) => y.end - x.end)) out = out.slice(0, a.end) + '@' + domain + out.slice(a.end);
+  return out;
+}
+
+function dedupe(addrs: string[]): string[] {
+  const seen = new Set<string>();
+  return addrs.filter((a) => {
+    // Domains are already lower-cased by the parser; local parts are case-sensitive (RFC 5321 §2.4).
+    if (seen.has(a)) return false;
+    seen.add(a);
+    return true;
+  });
+}
+
+export function prepareMessage(opts: PrepareOptions): PreparedMessage {
+  const nul = opts.raw.indexOf(0);
+  if (nul >= 0) throw nulError(opts.raw, nul);
+  const domain = opts.domain.toLowerCase();
+  const raw = stripFromLines(normalizeLineEnds(opts.raw));
+  const { headers, body } = parseMessage(raw);
+  // A lone CR inside a header would be a line end to some readers: make it a space.
+  headers.mapRaw((b) => {
+    if (b.indexOf(0x0d) < 0) return b;
+    const c = Buffer.from(b);
+    for (let i = c.indexOf(0x0d); i >= 0; i = c.indexOf(0x0d, i + 1)) c[i] = 0x20;
+    return c;
+  });
+
+  // Envelope sender.
+  let sender: string;
+  if (opts.sender === null) {
+    sender = parseEnvelopeAddress(opts.user, { domain, source: 'argv', role: 'sender' });
+  } else {
+    const list = parseArgvAddresses(opts.sender, { domain, allowNull: true, role: 'sender' });
+    if (list.length !== 1) {
+      throw new SysmailError('EADDRESS', `-f takes one address, not ${list.length}: "${opts.sender.slice(0, 200)}"`, { exit: EX.USAGE });
+    }
+    sender = list[0]!;
+  }
+
+  // Recipients: argv first, then (with -t) the headers, as Postfix orders them.
+  const rcpts: string[] = [];
+  for (const r of opts.recipients) rcpts.push(...parseArgvAddresses(r, { domain, role: 'recipient' }));
+  if (opts.extractRecipients) rcpts.push(...recipientsFromHeaders(headers, domain));
+  const recipients = dedupe(rcpts);
+  if (recipients.length === 0) {
+    throw new SysmailError('ENORCPT', 'no recipients: give them as arguments or use -t with To:/Cc:/Bcc: headers', { exit: EX.USAGE });
+  }
+
+  headers.remove('bcc');
+  headers.remove('resent-bcc');
+  for (const name of ADDRESS_HEADERS) headers.rewrite(name, (v) => qualifyList(v, domain));
+
+  if (!headers.has('date')) headers.add('Date', formatDate(opts.now));
+  if (!headers.has('message-id')) headers.add('Message-ID', makeMessageId(opts.now, opts.hostname, opts.messageIdSeed));
+  if (!headers.has('from')) {
+    const fromAddr = sender !== '' ? sender : `MAILER-DAEMON@${domain}`;
+    const name = sender !== '' ? fromDisplayName(opts.fullName, fromAddr, opts.hostname, opts.tagHost)
+      : fromDisplayName('Mail Delivery System', fromAddr, opts.hostname, opts.tagHost);
+    headers.add('From', formatAddressHeader(name, fromAddr));
+  }
+  if (!headers.has('to') && !headers.has('cc')) headers.add('To', 'undisclosed-recipients:;');
+  if (opts.tagHost && !headers.has('x-sysmail-host')) headers.add('X-Sysmail-Host', opts.hostname);
+
+  return { sender, recipients, message: serializeMessage(headers, body) };
+}

@@ -1,0 +1,207 @@
+/**
+ * `sysmail serve` as a whole: the loopback listener, the queue runner, the
+ * pid file and the signals.
+ *
+ * Guarantees: runs only as root or the spool owner (EX_NOPERM otherwise);
+ * only one serve per spool (<spool>/serve.pid, which also tells `sendmail`
+ * not to start its own background flush); a message accepted by the listener
+ * starts a delivery pass at once. SIGTERM/SIGINT stop accepting, let open
+ * sessions and the running pass finish (both bounded), remove the pid file
+ * and resolve `done`. SIGHUP reloads the config: it is validated first, and
+ * on any error the old one stays and the error is logged. The spool
+ * directory, the log file and the listen addresses are fixed at start (a
+ * change to them is logged as needing a restart).
+ */
+import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../config/types.js';
+import type { Runtime } from '../cli/runtime.js';
+import { EX, SysmailError, toSysmailError, usageError } from '../core/errors.js';
+import { isServeRunning, SERVE_PID_FILE } from '../cli/submit.js';
+import { formatListen, parseListen, type ListenAddress } from './network.js';
+import { startListener, type Listener } from './listener.js';
+import { QueueRunner } from './queue-runner.js';
+import type { QueueRequest } from './session.js';
+import { SHUTDOWN_PASS_TIMEOUT_MS } from './limits.js';
+
+export interface DaemonOptions {
+  /** Listen addresses ("127.0.0.1:25", "[::1]:25"); null: listener.listen from the config; []: no listener. */
+  listen: string[] | null;
+  /** Peers that may send without AUTH. Default: loopback. */
+  trustedNetworks?: readonly string[];
+  /** Reads and validates the config again (SIGHUP). Without it, reload() keeps the current one. */
+  loadConfig?: () => Promise<Config>;
+  /** Handle SIGTERM, SIGINT and SIGHUP (the CLI does; tests call stop() and reload()). */
+  signals?: boolean;
+  /** Bound on waiting for the running pass at shutdown. */
+  shutdownTimeoutMs?: number;
+}
+
+export interface Daemon {
+  readonly addresses: ListenAddress[];
+  readonly runner: QueueRunner;
+  /** The runtime in use (its config changes on reload). */
+  runtime(): Runtime;
+  /** Reloads the config; false (old config kept, error logged) when the new one is broken. */
+  reload(): Promise<boolean>;
+  stop(): Promise<void>;
+  /** Resolves once stopped, by stop() or a signal. */
+  readonly done: Promise<void>;
+}
+
+export function parseListenArgs(list: string[]): ListenAddress[] {
+  return list.map((s) => {
+    const a = parseListen(s);
+    if (!a) throw usageError(`serve: "${s}" is not host:port`, 'write addresses as 127.0.0.1:25 or [::1]:25 (IPv6 in brackets)');
+    return a;
+  });
+}
+
+function writePidFile(dir: string): string {
+  const path = join(dir, SERVE_PID_FILE);
+  let other: number | null = null;
+  try {
+    other = Number(readFileSync(path, 'utf8').trim());
+  } catch { /* none */ }
+  if (other !== null && other !== process.pid && isServeRunning(dir)) {
+    throw new SysmailError('ERUNNING', `sysmail serve is already running for ${dir} (pid ${other})`, {
+      exit: EX.UNAVAILABLE, hint: 'stop it first (systemctl stop sysmail), or use `systemctl reload sysmail` to apply a new config',
+    });
+  }
+  // Ephemeral: written with rename for atomicity, not fsynced (a lost pid file after a crash is harmless).
+  mkdirSync(dir, { recursive: true, mode: 0o711 }); // the spool's own root mode (src/spool/fsutil.ts)
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
+  renameSync(tmp, path);
+  return path;
+}
+
+function removePidFile(path: string): void {
+  try {
+    if (Number(readFileSync(path, 'utf8').trim()) === process.pid) rmSync(path, { force: true });
+  } catch { /* already gone */ }
+}
+
+export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Daemon> {
+  if (!rt.spoolOwner) {
+    throw new SysmailError('ENOPERM', `sysmail serve must run as root or as the owner of the spool ${rt.config.spool.dir}`, {
+      exit: EX.NOPERM,
+      hint: 'start it as the service (systemctl start sysmail) or with sudo; for a private instance set SYSMAIL_STATE_DIR to a directory you own',
+    });
+  }
+  let current: Runtime = rt;
+  const spoolDir = rt.config.spool.dir;
+  const listen = parseListenArgs(opts.listen ?? rt.config.listener.listen);
+  const pidPath = writePidFile(spoolDir);
+
+  const { deliverNow } = await import('../cli/deliver.js');
+  const runner = new QueueRunner({
+    pass: async () => { await deliverNow(current); },
+    nextDue: async () => {
+      let due: number | null = null;
+      for (const m of await current.spool.list('queue')) {
+        if (m.state.held) continue;
+        if (due === null || m.state.nextAttemptAt < due) due = m.state.nextAttemptAt;
+      }
+      return due;
+    },
+    watchDirs: [join(spoolDir, 'queue'), join(spoolDir, 'drop')],
+    log: rt.log,
+  });
+
+  const queue = async (req: QueueRequest): Promise<string> => {
+    const id = await current.spool.submit({
+      sender: req.sender, recipients: req.recipients, submittedAt: Date.now(), uid: req.uid, user: req.user, via: 'smtp',
+    }, req.message);
+    current.log.event({ event: 'accepted', id, from: req.sender, rcpt: req.recipients.join(','), size: req.message.length,
+      status: 'queued', reason: `via ${req.origin} by ${req.user}` });
+    runner.trigger('accepted');
+    return id;
+  };
+
+  let listener: Listener | null = null;
+  if (listen.length > 0) {
+    try {
+      listener = await startListener({ config: () => current.config, log: rt.log, listen, queue, trustedNetworks: opts.trustedNetworks });
+    } catch (err) {
+      removePidFile(pidPath);
+      throw err;
+    }
+  }
+  runner.start();
+
+  let resolveDone!: () => void;
+  const done = new Promise<void>((r) => { resolveDone = r; });
+  let stopping: Promise<void> | null = null;
+  const onTerm = () => { void daemon.stop(); };
+  const onHup = () => { void daemon.reload(); };
+
+  const logError = (what: string, err: unknown) => {
+    const e = toSysmailError(err);
+    current.log.event({ event: 'error', reason: `${what}: ${e.message}` });
+    process.stderr.write(`sysmail: ${what}: ${e.message}\n`);
+  };
+
+  const daemon: Daemon = {
+    addresses: listener?.addresses ?? [],
+    runner,
+    runtime: () => current,
+    async reload() {
+      if (!opts.loadConfig) return false;
+      let next: Config;
+      try {
+        next = await opts.loadConfig();
+      } catch (err) {
+        logError('reload failed, the old configuration stays in use', err);
+        return false;
+      }
+      const prev = current;
+      current = { ...current, config: next };
+      try {
+        await listener?.reload();
+      } catch (err) {
+        current = prev;
+        logError('reload failed, the old configuration stays in use', err);
+        return false;
+      }
+      const restart: string[] = [];
+      if (next.spool.dir !== prev.config.spool.dir) restart.push('spool.dir');
+      if (next.log.file !== prev.config.log.file) restart.push('log.file');
+      if (opts.listen === null && next.listener.listen.join(' ') !== prev.config.listener.listen.join(' ')) restart.push('listener.listen');
+      if (restart.length > 0) {
+        process.stderr.write(`sysmail: reloaded; ${restart.join(', ')} changed and take effect after a restart (systemctl restart sysmail)\n`);
+      }
+      current.log.verbose(`configuration reloaded from ${next.source ?? 'the embedded default'}`);
+      runner.trigger('reload');
+      return true;
+    },
+    stop() {
+      stopping ??= (async () => {
+        if (opts.signals) {
+          process.removeListener('SIGTERM', onTerm);
+          process.removeListener('SIGINT', onTerm);
+          process.removeListener('SIGHUP', onHup);
+        }
+        const [, finished] = await Promise.all([
+          listener?.close(),
+          runner.stop(opts.shutdownTimeoutMs ?? SHUTDOWN_PASS_TIMEOUT_MS),
+        ]);
+        if (!finished) {
+          current.log.event({ event: 'error', reason: 'stopped during a delivery pass; its messages are picked up again at the next start' });
+        }
+        removePidFile(pidPath);
+        resolveDone();
+      })();
+      return stopping;
+    },
+    done,
+  };
+
+  if (opts.signals) {
+    process.on('SIGTERM', onTerm);
+    process.on('SIGINT', onTerm);
+    process.on('SIGHUP', onHup);
+  }
+  current.log.verbose(`serving${daemon.addresses.length ? ` on ${daemon.addresses.map(formatListen).join(', ')}` : ' (no listener)'}`);
+  return daemon;
+}

@@ -1,0 +1,208 @@
+/**
+ * The loopback SMTP listener of `sysmail serve`: one smtp-server per
+ * configured address, all with the handlers of session.ts.
+ *
+ * Guarantees: 250 only after the spool has the message (see session.ts);
+ * relaying is open to trusted (loopback) peers only, and to peers in
+ * listener.allow_relay_from only after AUTH over STARTTLS. Fails to start
+ * with a SysmailError that names the address and the fix (port 25 needs root,
+ * the port is taken, the address is not on this host); an IPv6 loopback that
+ * does not exist on an IPv6-less host is skipped when another address bound.
+ * SIGHUP-style reloads re-read TLS files, users and relay networks, keeping
+ * the old ones if the new ones are broken.
+ */
+import type { SMTPServer } from 'smtp-server';
+import type { Config } from '../config/types.js';
+import type { Logger } from '../log/logger.js';
+import { configError, EX, SysmailError } from '../core/errors.js';
+import { classifyPeer, formatListen, isLoopback, LOOPBACK_NETWORKS, NetworkList, type ListenAddress } from './network.js';
+import { sessionOptions, type QueueRequest } from './session.js';
+
+export interface ListenerOptions {
+  config(): Config;
+  log: Logger;
+  listen: ListenAddress[];
+  /** Peers that may send without AUTH. Default: loopback (127.0.0.0/8, ::1). */
+  trustedNetworks?: readonly string[];
+  /** Durably queues one message (and starts its delivery). */
+  queue(req: QueueRequest): Promise<string>;
+}
+
+export interface Listener {
+  /** Where it listens, with the ports the kernel chose for port 0. */
+  readonly addresses: ListenAddress[];
+  /** Applies config() again: size, host name, TLS files, users, relay networks. Throws (and keeps the old) when broken. */
+  reload(): Promise<void>;
+  /** Stops accepting; open sessions may finish (bounded by LISTENER_CLOSE_TIMEOUT_MS). */
+  close(): Promise<void>;
+}
+
+/** What decides who may do what; rebuilt as a whole on reload. */
+interface Security {
+  trusted: NetworkList;
+  allowRelay: NetworkList;
+  tls: { key: Buffer; cert: Buffer } | null;
+  /** user -> SHA-256 of the password. */
+  users: Map<string, Buffer>;
+}
+
+async function loadSecurity(config: Config, trustedNetworks: readonly string[]): Promise<Security> {
+  const l = config.listener;
+  const [{ readFile }, { createHash }] = await Promise.all([import('node:fs/promises'), import('node:crypto')]);
+  let tls: Security['tls'] = null;
+  if (l.tlsCert && l.tlsKey) {
+    const read = async (key: string, path: string) => {
+      try {
+        return await readFile(path);
+      } catch (err) {
+        throw configError(`listener.${key}: cannot read ${path}: ${(err as Error).message}`,
+          'point it at a readable PEM file', err);
+      }
+    };
+    tls = { cert: await read('tls_cert', l.tlsCert), key: await read('tls_key', l.tlsKey) };
+  }
+  const users = new Map<string, Buffer>();
+  const names = Object.keys(l.users);
+  if (names.length > 0) {
+    const { resolveSecret } = await import('../config/secrets.js');
+    for (const name of names) {
+      try {
+        const secret = await resolveSecret(l.users[name]!);
+        users.set(name, createHash('sha256').update(secret, 'utf8').digest());
+      } catch (err) {
+        throw configError(`listener.users.${name}: cannot read the password: ${(err as Error).message}`,
+          (err as SysmailError).hint ?? 'check the secret source of this user', err);
+      }
+    }
+  }
+  return {
+    trusted: new NetworkList(trustedNetworks, 'trusted networks'),
+    allowRelay: new NetworkList(config.listener.allowRelayFrom),
+    tls,
+    users,
+  };
+}
+
+/** A bind failure as the admin should read it. Pure. */
+export function bindError(addr: ListenAddress, err: NodeJS.ErrnoException): SysmailError {
+  const where = formatListen(addr);
+  switch (err.code) {
+    case 'EACCES':
+    case 'EPERM':
+      return new SysmailError('ELISTEN', `cannot listen on ${where}: permission denied`, {
+        exit: EX.NOPERM, cause: err,
+        hint: `ports below 1024 need root or CAP_NET_BIND_SERVICE: run it as the systemd service (systemctl start sysmail), or listen on a higher port (--listen 127.0.0.1:2525)`,
+      });
+    case 'EADDRINUSE':
+      return new SysmailError('ELISTEN', `cannot listen on ${where}: the address is already in use (another mail server such as postfix or exim, or a second \`sysmail serve\`)`, {
+        exit: EX.UNAVAILABLE, cause: err,
+        hint: `see who has it with \`ss -ltnp 'sport = :${addr.port}'\`; stop it (e.g. systemctl disable --now postfix) or set another port in listener.listen`,
+      });
+    case 'EADDRNOTAVAIL':
+    case 'EAFNOSUPPORT':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new SysmailError('ELISTEN', `cannot listen on ${where}: that address does not exist on this host`, {
+        exit: EX.CONFIG, cause: err, hint: 'check listener.listen in the config against `ip addr`',
+      });
+    default:
+      return new SysmailError('ELISTEN', `cannot listen on ${where}: ${err.code ?? ''} ${err.message}`.trim(), {
+        exit: EX.OSERR, cause: err,
+      });
+  }
+}
+
+function bind(server: SMTPServer, addr: ListenAddress): Promise<ListenAddress> {
+  return new Promise((resolve, reject) => {
+    const net = server.server;
+    const onError = (err: NodeJS.ErrnoException) => { net.removeListener('listening', onListening); reject(err); };
+    const onListening = () => {
+      net.removeListener('error', onError);
+      const a = net.address();
+      resolve({ host: addr.host, port: typeof a === 'object' && a ? a.port : addr.port });
+    };
+    net.once('error', onError);
+    net.once('listening', onListening);
+    net.listen({ host: addr.host, port: addr.port });
+  });
+}
+
+export async function startListener(opts: ListenerOptions): Promise<Listener> {
+  if (opts.listen.length === 0) throw configError('listener.listen is empty', 'give at least one address, or run `sysmail serve --no-listen`');
+  const trustedNetworks = opts.trustedNetworks ?? LOOPBACK_NETWORKS;
+  let sec = await loadSecurity(opts.config(), trustedNetworks);
+  const { SMTPServer } = await import('smtp-server');
+  const uid = process.getuid?.() ?? 0;
+  const { timingSafeEqual, createHash } = await import('node:crypto');
+
+  const makeServer = () => {
+    const s = sec;
+    const options = sessionOptions({
+      config: opts.config,
+      log: opts.log,
+      channel: 'tcp',
+      classify: (ip) => classifyPeer(ip, sec.trusted, sec.allowRelay),
+      submitter: (ip) => ({ uid, user: `smtp:${ip}` }),
+      queue: opts.queue,
+      checkPassword: async (user, password) => {
+        const want = sec.users.get(user);
+        const got = createHash('sha256').update(password, 'utf8').digest();
+        // Compare even for unknown users so the timing does not tell which names exist.
+        return timingSafeEqual(want ?? Buffer.alloc(32), got) && want !== undefined;
+      },
+      tls: s.tls,
+      auth: s.tls !== null && s.users.size > 0,
+    });
+    const server = new SMTPServer(options);
+    server.on('error', (err: Error & { remoteAddress?: string }) => {
+      opts.log.verbose(`smtp${err.remoteAddress ? ` from ${err.remoteAddress}` : ''}: ${err.message}`);
+    });
+    return server;
+  };
+
+  const servers: SMTPServer[] = [];
+  const addresses: ListenAddress[] = [];
+  const closeAll = () => Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  for (const addr of opts.listen) {
+    const server = makeServer();
+    try {
+      addresses.push(await bind(server, addr));
+      servers.push(server);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      // Hosts with IPv6 turned off have no ::1; the default config lists it next to 127.0.0.1.
+      const missingV6 = (e.code === 'EADDRNOTAVAIL' || e.code === 'EAFNOSUPPORT') && addr.host.includes(':') && isLoopback(addr.host);
+      if (missingV6) {
+        opts.log.verbose(`not listening on ${formatListen(addr)}: IPv6 loopback is not available on this host`);
+        continue;
+      }
+      await closeAll();
+      throw bindError(addr, e);
+    }
+  }
+  if (servers.length === 0) {
+    throw new SysmailError('ELISTEN', 'no listen address could be bound', { exit: EX.CONFIG, hint: 'check listener.listen in the config' });
+  }
+
+  return {
+    addresses,
+    async reload() {
+      const next = await loadSecurity(opts.config(), trustedNetworks);
+      const cfg = opts.config();
+      sec = next;
+      for (const s of servers) {
+        s.options.size = cfg.general.maxMessageSize;
+        s.options.name = cfg.general.hostname;
+        const disabled = s.options.disabledCommands.filter((c) => c !== 'STARTTLS' && c !== 'AUTH');
+        if (!next.tls) disabled.push('STARTTLS');
+        if (!next.tls || next.users.size === 0) disabled.push('AUTH');
+        s.options.disabledCommands = disabled;
+        s.options.hideSTARTTLS = !next.tls;
+        if (next.tls) s.updateSecureContext({ key: next.tls.key, cert: next.tls.cert });
+      }
+    },
+    async close() {
+      await closeAll();
+    },
+  };
+}

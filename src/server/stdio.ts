@@ -1,0 +1,66 @@
+/**
+ * `sendmail -bs`: an SMTP dialogue on stdin/stdout, as PHP's Symfony Mailer
+ * and other frameworks use it (EHLO, MAIL, RCPT, DATA, QUIT).
+ *
+ * The dialogue is smtp-server's, with the listener's handlers (session.ts),
+ * run over StdioSocket. The client is the calling user on this host: trusted,
+ * no STARTTLS or AUTH, and the envelope's submitter is that user as the
+ * kernel reports it. Each message is queued like `sendmail` queues it
+ * (submitAndKick: the queue when we own the spool, the drop directory
+ * otherwise) before its 250 is written.
+ *
+ * Exit status: 0 after QUIT, or at end of input with no message left half
+ * sent; EX_TEMPFAIL when input ended (or the session timed out) in the middle
+ * of a transaction, since that message was not queued.
+ */
+import type { SMTPServerSession } from 'smtp-server';
+import type { Socket } from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+import { EX } from '../core/errors.js';
+import type { Runtime } from '../cli/runtime.js';
+import { sessionOptions, type QueueRequest } from './session.js';
+import { StdioSocket } from './stdio-socket.js';
+
+export interface StdioOptions {
+  input?: Readable;
+  output?: Writable;
+}
+
+export async function runStdioSmtp(rt: Runtime, io: StdioOptions = {}): Promise<number> {
+  const input = io.input ?? process.stdin;
+  const output = io.output ?? process.stdout;
+  const [{ SMTPServer }, { currentUser }, { submitAndKick }] = await Promise.all([
+    import('smtp-server'), import('../cli/runtime.js'), import('../cli/submit.js'),
+  ]);
+  const me = await currentUser();
+  // -v would deliver before answering 250; in a dialogue the client should not wait for that.
+  const quiet: Runtime = { ...rt, verbose: false };
+
+  let closed!: (session: SMTPServerSession) => void;
+  const done = new Promise<SMTPServerSession>((resolve) => { closed = resolve; });
+
+  const options = sessionOptions({
+    config: () => rt.config,
+    log: rt.log,
+    channel: 'stdio',
+    classify: () => 'trusted',
+    submitter: () => me,
+    queue: (req: QueueRequest) => submitAndKick(quiet, {
+      sender: req.sender, recipients: req.recipients, message: req.message, via: 'smtp', uid: req.uid, user: req.user,
+    }, 'background', rt.config.source),
+    tls: null,
+    auth: false,
+  });
+  const server = new SMTPServer({ ...options, onClose: (session) => closed(session) });
+  server.on('error', (err: Error) => rt.log.verbose(`smtp on stdin: ${err.message}`));
+
+  const socket = new StdioSocket(input, output);
+  server.connect(socket as unknown as Socket, { remoteAddress: '127.0.0.1', remotePort: 0, localAddress: '127.0.0.1', localPort: 0 });
+  const session = await done;
+  await rt.log.close();
+
+  const openTransaction = Boolean(session.envelope?.mailFrom);
+  if (socket.lastReplyCode === 221 || !openTransaction) return EX.OK;
+  process.stderr.write('sysmail: the SMTP session on standard input ended in the middle of a message; that message was not queued\n');
+  return EX.TEMPFAIL;
+}

@@ -1,0 +1,360 @@
+/**
+ * The durable file spool (docs/QUEUE-FORMAT.md is the on-disk contract).
+ *
+ * Guarantees:
+ * - `submit` resolves only after the message file and the queue/ directory
+ *   are fsynced (disk mode); the message file is written once, never changed.
+ * - Retry state lives beside it in state/<id>, written only when a message is
+ *   deferred, held or failed: a first-attempt success writes nothing but the
+ *   message file.
+ * - `claim` is exclusive across processes without a daemon or flock: it is a
+ *   rename of queue/<id> to active/<id>.<owner>, which succeeds once.
+ * - Readers (`list`, `get`) never write; they report unreadable files with
+ *   `corrupt` set. Writers (`claim`, `recoverStale`) move them to corrupt/
+ *   with a reason, never delete them, never crash on them.
+ * - Every local I/O failure is an ioError (EX_TEMPFAIL): defer, never bounce.
+ */
+import { constants } from 'node:fs';
+import { open, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EX, SysmailError } from '../core/errors.js';
+import type { Logger } from '../log/logger.js';
+import { completeState, encodeHeader, encodeState, freshState, MAX_HEADER_BYTES, parseHeader, parseState } from './format.js';
+import type { Area } from './fsutil.js';
+import { commitFile, ensureLayout, errnoOf, ioFail, listDir, tryRename, tryUnlink, writeNewFile } from './fsutil.js';
+import { idGenerator, idTime, isValidId, parseId } from './ids.js';
+import { isAlive, selfToken, splitOwned } from './owner.js';
+import { FileClaim } from './claim.js';
+import type { Claim, DeliveryState, Envelope, QueuedMessage, Spool, SpoolArea } from './types.js';
+
+export { canWriteQueue, submitToDrop } from './drop.js';
+export { ioStats } from './fsutil.js';
+export { idTime, isValidId, parseId } from './ids.js';
+export type { CorruptEntry, RecoveryReport } from './recover.js';
+
+export interface SpoolOptions {
+  dir: string;
+  /** "ram": the same files, no fsync (the spool is meant to be on tmpfs). */
+  mode?: 'disk' | 'ram';
+  now?: () => number;
+  random?: () => number;
+  /** Largest message accepted by submit and importDrop, in bytes. */
+  maxMessageSize?: number;
+  /** Receives a `corrupt` event for each file moved to corrupt/. */
+  logger?: Logger;
+}
+
+export function openSpool(opts: SpoolOptions): FileSpool {
+  return new FileSpool(opts);
+}
+
+/** Recovery for the queue runner: see recover.ts. Accepts a spool root or an open spool. */
+export async function recoverStale(spool: string | FileSpool): Promise<import('./recover.js').RecoveryReport> {
+  const s = typeof spool === 'string' ? openSpool({ dir: spool }) : spool;
+  return (await import('./recover.js')).recoverStale(s);
+}
+
+export const DEFAULT_MAX_MESSAGE_SIZE = 25 * 1024 * 1024;
+
+type Entry =
+  | { ok: true; envelope: Envelope; headerLength: number; size: number }
+  | { ok: false; reason: string; uid: number; mtime: number };
+
+/** Reads and checks a message file's header; null when the file is gone. */
+async function readEntry(path: string): Promise<Entry | null> {
+  let h;
+  try { h = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK); } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return null;
+    if (errnoOf(e) === 'ELOOP') return { ok: false, reason: 'a symbolic link, not a queue file', uid: -1, mtime: 0 };
+    throw e;
+  }
+  try {
+    const st = await h.stat();
+    const bad = (reason: string): Entry => ({ ok: false, reason, uid: st.uid, mtime: st.mtimeMs });
+    if (!st.isFile()) return bad('not a regular file');
+    let len = Math.min(st.size, 8192);
+    for (;;) {
+      const buf = Buffer.alloc(len);
+      const { bytesRead } = await h.read(buf, 0, len, 0);
+      const r = parseHeader(buf.subarray(0, bytesRead), bytesRead >= st.size);
+      if (r.ok) {
+        if (st.size !== r.headerLength + r.size) {
+          return bad(`truncated or altered: the file has ${st.size} bytes, its header promises ${r.headerLength + r.size}`);
+        }
+        return { ok: true, envelope: r.envelope, headerLength: r.headerLength, size: r.size };
+      }
+      const cap = Math.min(st.size, MAX_HEADER_BYTES);
+      if (!r.more) return bad(r.reason);
+      if (len >= cap) return bad('truncated: the envelope header has no end line');
+      len = Math.min(len * 8, cap);
+    }
+  } finally {
+    await h.close();
+  }
+}
+
+type StateRead = { ok: true; state: DeliveryState } | { ok: false; reason: string } | null;
+
+async function readStateFile(path: string): Promise<StateRead> {
+  let buf: Buffer;
+  try { buf = await readFile(path, { flag: constants.O_RDONLY | constants.O_NOFOLLOW }); } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return null;
+    if (errnoOf(e) === 'ELOOP') return { ok: false, reason: 'state is a symbolic link' };
+    throw e;
+  }
+  return parseState(buf);
+}
+
+/** The id in an active/ name "<id>.<pid>.<start>.<boot>", or null for a foreign name. */
+export function claimedId(name: string): string | null {
+  const s = splitOwned(name);
+  return s && isValidId(s.tag) ? s.tag : null;
+}
+
+async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => { while (next < items.length) { const i = next++; out[i] = await fn(items[i] as T); } };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
+}
+
+export class FileSpool implements Spool {
+  readonly dir: string;
+  readonly mode: 'disk' | 'ram';
+  readonly maxMessageSize: number;
+  readonly now: () => number;
+  readonly random: () => number;
+  readonly logger: Logger | undefined;
+  private readonly newId: () => string;
+  private layout: Promise<void> | null = null;
+  /** Files this instance moved to corrupt/, for recoverStale's report. */
+  readonly quarantined: { id: string; file: string; reason: string }[] = [];
+
+  constructor(opts: SpoolOptions) {
+    this.dir = opts.dir;
+    this.mode = opts.mode ?? 'disk';
+    this.maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    this.now = opts.now ?? Date.now;
+    this.random = opts.random ?? Math.random;
+    this.logger = opts.logger;
+    this.newId = idGenerator(this.now, this.random);
+  }
+
+  /** fsync only on disk: on tmpfs it buys nothing and costs time. */
+  get sync(): boolean { return this.mode === 'disk'; }
+
+  path(area: Area, name = ''): string { return join(this.dir, area, name); }
+
+  /** Writers call this first; readers never do. */
+  prepare(): Promise<void> {
+    this.layout ??= ensureLayout(this.dir).catch((e) => {
+      this.layout = null;
+      throw ioFail(`cannot set up the spool ${this.dir}`, e);
+    });
+    return this.layout;
+  }
+
+  async submit(envelope: Envelope, message: Buffer): Promise<string> {
+    if (message.length > this.maxMessageSize) {
+      throw new SysmailError('ETOOBIG', `the message is ${message.length} bytes, more than the limit of ${this.maxMessageSize}`, {
+        exit: EX.DATAERR, smtpCode: 552, dsn: '5.3.4', hint: 'send a smaller message, or raise general.max_message_size',
+      });
+    }
+    return this.commit(envelope, message);
+  }
+
+  /** The commit protocol for a message already size-checked (submit, importDrop). */
+  async commit(envelope: Envelope, message: Buffer): Promise<string> {
+    const header = encodeHeader(envelope, message.length);
+    await this.prepare();
+    const id = this.newId();
+    try {
+      await commitFile(this.path('tmp', `${id}.${selfToken()}`), this.path('queue', id), this.path('queue'), [header, message], this.sync);
+    } catch (e) {
+      throw ioFail(`cannot queue the message in ${this.dir}`, e);
+    }
+    return id;
+  }
+
+  async list(area: SpoolArea = 'queue'): Promise<QueuedMessage[]> {
+    try {
+      if (area === 'failed') {
+        const ids = (await listDir(this.path('failed'))).filter(isValidId).sort();
+        const all = await mapLimit(ids, 16, (id) => this.entry(id, 'failed', this.path('failed', id), this.path('failed', `${id}.state`)));
+        return all.filter((m): m is QueuedMessage => m !== null);
+      }
+      const [queued, active] = await Promise.all([listDir(this.path('queue')), listDir(this.path('active'))]);
+      const where = new Map<string, string>();
+      for (const n of queued) if (isValidId(n)) where.set(n, this.path('queue', n));
+      for (const n of active) { const id = claimedId(n); if (id) where.set(id, this.path('active', n)); }
+      const all = await mapLimit([...where.keys()].sort(), 16, async (id) => {
+        const m = await this.entry(id, 'queue', where.get(id) as string, this.path('state', id));
+        if (m !== null) return m;
+        // Claimed or released while we listed: look once more where it is now.
+        const loc = await this.locate(id);
+        return loc && loc.area === 'queue' ? this.entry(id, 'queue', loc.path, this.path('state', id)) : null;
+      });
+      return all.filter((m): m is QueuedMessage => m !== null);
+    } catch (e) {
+      throw ioFail(`cannot read the spool ${this.dir}`, e);
+    }
+  }
+
+  async get(idIn: string): Promise<QueuedMessage | null> {
+    const id = parseId(idIn);
+    try {
+      const loc = await this.locate(id);
+      if (loc === null) return null;
+      const statePath = loc.area === 'failed' ? this.path('failed', `${id}.state`) : this.path('state', id);
+      return await this.entry(id, loc.area, loc.path, statePath);
+    } catch (e) {
+      throw ioFail(`cannot read message ${id} in ${this.dir}`, e);
+    }
+  }
+
+  /** Where a message is now: queue/, active/ (reported as queue) or failed/. */
+  async locate(id: string): Promise<{ area: SpoolArea; path: string; activeName?: string } | null> {
+    const exists = async (p: string) => stat(p).then(() => true, (e) => { if (errnoOf(e) === 'ENOENT') return false; throw e; });
+    if (await exists(this.path('queue', id))) return { area: 'queue', path: this.path('queue', id) };
+    const active = (await listDir(this.path('active'))).find((n) => claimedId(n) === id);
+    if (active) return { area: 'queue', path: this.path('active', active), activeName: active };
+    if (await exists(this.path('queue', id))) return { area: 'queue', path: this.path('queue', id) };
+    if (await exists(this.path('failed', id))) return { area: 'failed', path: this.path('failed', id) };
+    return null;
+  }
+
+  private async entry(id: string, area: SpoolArea, path: string, statePath: string): Promise<QueuedMessage | null> {
+    const e = await readEntry(path);
+    if (e === null) return null;
+    if (!e.ok) {
+      const envelope: Envelope = { sender: '', recipients: [], submittedAt: idTime(id), uid: e.uid, user: '', via: 'sendmail' };
+      return { id, area, envelope, state: { attempts: 0, nextAttemptAt: 0, recipients: {} }, size: 0, corrupt: `message: ${e.reason}` };
+    }
+    const s = await readStateFile(statePath);
+    const m: QueuedMessage = { id, area, envelope: e.envelope, state: freshState(e.envelope), size: e.size };
+    if (s?.ok) m.state = completeState(e.envelope, s.state);
+    else if (s) m.corrupt = `state: ${s.reason}`;
+    return m;
+  }
+
+  async claim(idIn: string): Promise<Claim | null> {
+    const id = parseId(idIn);
+    await this.prepare();
+    const name = `${id}.${selfToken()}`;
+    const file = this.path('active', name);
+    try {
+      if (!(await tryRename(this.path('queue', id), file))) return null;
+    } catch (e) {
+      throw ioFail(`cannot claim message ${id} in ${this.dir}`, e);
+    }
+    try {
+      const e = await readEntry(file);
+      if (e === null) return null;
+      if (!e.ok) {
+        await this.quarantine(file, id, `message: ${e.reason}`, id, `queue/${id}`);
+        await this.quarantine(this.path('state', id), `${id}.state`, 'state of a corrupt message', id, `state/${id}`);
+        return null;
+      }
+      const s = await readStateFile(this.path('state', id));
+      let state = freshState(e.envelope);
+      if (s?.ok) state = completeState(e.envelope, s.state);
+      else if (s) await this.quarantine(this.path('state', id), `${id}.state`, `state: ${s.reason}; the message starts again with fresh state`, id, `state/${id}`);
+      return new FileClaim(this, id, name, e.envelope, state, e.headerLength);
+    } catch (err) {
+      // Put it back rather than leave it stuck until this process exits.
+      await tryRename(file, this.path('queue', id)).catch(() => {});
+      throw ioFail(`cannot read queued message ${id}`, err);
+    }
+  }
+
+  /** Durably replaces state/<id> (tmp + fsync + rename + fsync state/). */
+  async writeState(id: string, state: DeliveryState): Promise<void> {
+    try {
+      await commitFile(this.path('tmp', `${id}-state.${selfToken()}`), this.path('state', id), this.path('state'), [encodeState(state)], this.sync);
+    } catch (e) {
+      throw ioFail(`cannot write the delivery state of ${id}`, e);
+    }
+  }
+
+  /**
+   * Moves `src` into corrupt/ as `base` (or base.N when taken) with a
+   * `<name>.reason` record beside it. Returns the corrupt/ name, or null when
+   * `src` was already gone.
+   */
+  async quarantine(src: string, base: string, reason: string, id: string, from: string, extra: Record<string, unknown> = {}): Promise<string | null> {
+    await this.prepare();
+    let target = base;
+    for (let n = 1; await stat(this.path('corrupt', target)).then(() => true, () => false); n++) target = `${base}.${n}`;
+    if (!(await tryRename(src, this.path('corrupt', target)))) return null;
+    await this.recordCorrupt(target, reason, id, from, extra);
+    return target;
+  }
+
+  /** Writes corrupt/<name>.reason (not fsynced: losing a reason loses no mail) and reports it. */
+  async recordCorrupt(name: string, reason: string, id: string, from: string, extra: Record<string, unknown> = {}): Promise<void> {
+    const rec = { reason, from, id, at: new Date(this.now()).toISOString(), ...extra };
+    await writeNewFile(this.path('corrupt', `${name}.reason`), [Buffer.from(JSON.stringify(rec) + '\n')], false).catch(() => {});
+    this.quarantined.push({ id, file: name, reason });
+    this.logger?.event({ event: 'corrupt', id, reason: `${reason} (kept as corrupt/${name})` });
+  }
+
+  /**
+   * A claim for an admin command: also takes back a claim whose owner died,
+   * and refuses (EX_TEMPFAIL) while a live process delivers the message.
+   */
+  private async claimForAdmin(id: string): Promise<Claim | null> {
+    const c = await this.claim(id);
+    if (c) return c;
+    const loc = await this.locate(id).catch((e) => { throw ioFail(`cannot read the spool ${this.dir}`, e); });
+    if (!loc?.activeName) return null;
+    const s = splitOwned(loc.activeName);
+    if (s && !isAlive(s.owner)) {
+      await tryRename(loc.path, this.path('queue', id)).catch(() => false);
+      const again = await this.claim(id);
+      if (again) return again;
+    }
+    throw new SysmailError('EBUSY', `message ${id} is being delivered right now`, {
+      exit: EX.TEMPFAIL, temporary: true, hint: 'try again in a minute (see `sysmail queue`)',
+    });
+  }
+
+  async hold(id: string): Promise<boolean> { return this.setHeld(parseId(id), true); }
+  async unhold(id: string): Promise<boolean> { return this.setHeld(parseId(id), false); }
+
+  private async setHeld(id: string, held: boolean): Promise<boolean> {
+    const c = await this.claimForAdmin(id);
+    if (!c) return false;
+    // Unchanged state is not rewritten: every write is flash wear.
+    if ((c.state.held ?? false) === held) { await c.release(); return true; }
+    const { held: _old, ...rest } = c.state;
+    await c.defer(held ? { ...rest, held: true } : rest);
+    return true;
+  }
+
+  async remove(idIn: string): Promise<boolean> {
+    const id = parseId(idIn);
+    await this.prepare();
+    try {
+      if (await tryUnlink(this.path('failed', id))) {
+        await tryUnlink(this.path('failed', `${id}.state`));
+        return true;
+      }
+    } catch (e) {
+      throw ioFail(`cannot delete message ${id}`, e);
+    }
+    const c = await this.claimForAdmin(id);
+    if (!c) return false;
+    await c.complete();
+    return true;
+  }
+
+  async importDrop(): Promise<string[]> {
+    return (await import('./drop.js')).importDrop(this);
+  }
+
+  /** Entries of corrupt/ with their recorded reasons (reads only). */
+  async listCorrupt(): Promise<import('./recover.js').CorruptEntry[]> {
+    return (await import('./recover.js')).listCorrupt(this);
+  }
+}

@@ -1,0 +1,269 @@
+/**
+ * One SMTP session with the smarthost, on nodemailer's SMTP client
+ * (nodemailer/lib/smtp-connection, used directly for per-recipient control).
+ *
+ * Guarantees: `open` returns only a session that is ready for MAIL FROM:
+ * greeted, encrypted when the security mode demands it, the pin checked, and
+ * authenticated when a username is set; credentials are never sent before
+ * that. `send` reports one result per recipient (MAIL FROM once, RCPT TO
+ * each, DATA once for those accepted) and never throws for a delivery
+ * problem. Every phase has a timeout (connect, greeting, command, data); a
+ * timeout, like any connection, TLS or protocol trouble, defers everyone.
+ * LF line ends become CRLF and leading dots are stuffed (nodemailer's
+ * DataStream); the bytes are otherwise unchanged, 8-bit included.
+ * TCP_NODELAY is set on every socket, so the final "." is not held back by
+ * Nagle waiting for a delayed ACK.
+ *
+ * Security modes: "starttls" tries STARTTLS even when it is not announced
+ * and defers when it is refused or fails; "opportunistic" uses STARTTLS when
+ * announced, goes on in clear text (without AUTH) only when the server
+ * refuses the command, and defers on a failed handshake or certificate;
+ * "tls" is TLS from the first byte; "none" never tries.
+ *
+ * Uses a few nodemailer internals (_socket, _supportedAuth,
+ * _supportedExtensions, _envelope) through one narrow interface below; the
+ * transport tests fail if a nodemailer upgrade changes them.
+ */
+import type { ConnectionOptions, TLSSocket } from 'node:tls';
+import type SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { SMTPConnectionSendInfo, SMTPEnvelopeDsn } from 'nodemailer/lib/smtp-connection';
+import { format } from 'node:util';
+import { EX, SysmailError } from '../core/errors.js';
+import type { SmtpTransportConfig } from '../config/types.js';
+import type { RecipientResult } from './types.js';
+import { fromError, fromReply, parseReply, peerLabel, sessionError, type ClientError, type Peer, type ResultTemplate } from './smtp-reply.js';
+import { openSocket, runPreconnect } from './smtp-connect.js';
+import { checkPin } from './smtp-tls.js';
+
+export interface SessionOptions {
+  cfg: SmtpTransportConfig;
+  peer: Peer;
+  /** EHLO name. */
+  helo: string;
+  /** Resolved password, or null when no AUTH is configured. */
+  password: string | null;
+  /** tls.connect options (CA, client cert, verify); null for security "none". */
+  tls: ConnectionOptions | null;
+  /** Protocol diagnostics (ctx.log.verbose); never given secrets. */
+  log: (msg: string) => void;
+}
+
+interface Internals {
+  _socket?: import('node:net').Socket | false | null;
+  _supportedAuth?: string[];
+  _supportedExtensions?: string[];
+  _envelope?: { rejectedErrors?: ClientError[] } | false;
+}
+
+/** Default mechanism: over TLS the simplest that works; in clear text, CRAM-MD5 keeps the password off the wire. */
+export function pickAuthMethod(offered: string[], secure: boolean): string | undefined {
+  const order = secure ? ['PLAIN', 'LOGIN', 'CRAM-MD5'] : ['CRAM-MD5', 'PLAIN', 'LOGIN'];
+  return order.find((m) => offered.includes(m));
+}
+
+/** Bytes on the wire after LF -> CRLF (for the SIZE parameter). */
+function wireSize(raw: Buffer): number {
+  let n = raw.length;
+  for (let i = raw.indexOf(0x0a); i >= 0; i = raw.indexOf(0x0a, i + 1)) if (i === 0 || raw[i - 1] !== 0x0d) n++;
+  return n;
+}
+
+function diagnostics(log: (m: string) => void, name: string) {
+  const f = (entry: { tnx?: string } | undefined, message?: unknown, ...args: unknown[]) => {
+    const dir = entry?.tnx === 'client' ? 'C: ' : entry?.tnx === 'server' ? 'S: ' : '';
+    log(`smtp ${name}: ${dir}${format(message, ...args).replace(/\r?\n/g, ' | ')}`);
+  };
+  return { trace: f, debug: f, info: f, warn: f, error: f, fatal: f };
+}
+
+const defer = (code: string, message: string, hint: string, dsn = '4.7.0') =>
+  new SysmailError(code, message, { exit: EX.TEMPFAIL, temporary: true, hint, dsn });
+
+export class SmtpSession {
+  /** What the session is doing, for timeout messages. */
+  private phase = 'greeting';
+
+  private constructor(private readonly conn: SMTPConnection, private readonly o: SessionOptions) {
+    conn.on('error', (e: ClientError) => o.log(`smtp ${o.cfg.name}: ${e.message}`));
+  }
+
+  private get internals(): Internals { return this.conn as unknown as Internals; }
+
+  /** Connects, greets, secures, checks the pin and authenticates. Throws a deferring SysmailError. */
+  static async open(o: SessionOptions): Promise<SmtpSession> {
+    const { cfg, peer } = o;
+    const t = cfg.timeouts;
+    // Loaded before the socket exists, so no socket event can fire while we wait for the module.
+    const { default: Client } = await import('nodemailer/lib/smtp-connection');
+    if (cfg.preconnect && cfg.preconnect.length > 0) await runPreconnect(cfg.preconnect, t.connect, cfg.name);
+    const socket = await openSocket(peer);
+    const conn = new Client({
+      connection: socket,
+      host: cfg.host,
+      port: cfg.port,
+      secure: cfg.security === 'tls',
+      requireTLS: cfg.security === 'starttls',
+      opportunisticTLS: cfg.security === 'opportunistic',
+      ignoreTLS: cfg.security === 'none',
+      servername: cfg.tlsServername ?? undefined,
+      name: o.helo,
+      tls: o.tls ?? undefined,
+      // nodemailer's connectionTimeout bounds greeting + EHLO + STARTTLS together.
+      connectionTimeout: t.greeting + 2 * t.command,
+      greetingTimeout: t.greeting,
+      socketTimeout: t.command,
+      socketCloseTimeout: Math.min(t.command, 2000),
+      logger: diagnostics(o.log, cfg.name),
+      transactionLog: true,
+    });
+    const s = new SmtpSession(conn, o);
+    try {
+      await s.call<void>('greeting', (cb) => conn.connect((err) => cb(err ?? null)));
+      await s.checkSecurity();
+      if (cfg.username) await s.login();
+      return s;
+    } catch (e) {
+      conn.close();
+      throw e instanceof SysmailError ? e : sessionError(e as ClientError, s.phase, peer);
+    }
+  }
+
+  get alive(): boolean {
+    const sock = this.internals._socket;
+    return !this.conn.destroyed && !!sock && !sock.destroyed && sock.writable;
+  }
+
+  /**
+   * Runs one client operation; settles on its callback, or on an 'error' or
+   * 'end' of the connection, which nodemailer reports only as events for
+   * some operations (connect, login).
+   */
+  private call<T>(phase: string, start: (cb: (err: ClientError | null, v?: T) => void) => void): Promise<T> {
+    this.phase = phase;
+    return new Promise<T>((resolve, reject) => {
+      let done = false;
+      const finish = (err: ClientError | null, v?: T) => {
+        if (done) return;
+        done = true;
+        this.conn.removeListener('error', onError);
+        this.conn.removeListener('end', onEnd);
+        if (err) reject(err); else resolve(v as T);
+      };
+      const onError = (e: ClientError) => finish(e);
+      const onEnd = () => finish({ message: 'connection closed unexpectedly', code: 'ECONNECTION' });
+      this.conn.on('error', onError);
+      this.conn.once('end', onEnd);
+      start(finish);
+    });
+  }
+
+  private async checkSecurity(): Promise<void> {
+    const { cfg, peer } = this.o;
+    const k = `transports.${cfg.name}.security`;
+    if ((cfg.security === 'starttls' || cfg.security === 'tls') && !this.conn.secure) {
+      throw defer('ESMTP_NOTLS', `${peerLabel(peer)} did not set up TLS, and ${k} = "${cfg.security}" requires it; nothing was sent in clear text`,
+        'fix TLS on the server, or choose the right security mode for this port');
+    }
+    if (cfg.pinSha256) {
+      const sock = this.internals._socket as TLSSocket | undefined;
+      const der = this.conn.secure && sock && typeof sock.getPeerX509Certificate === 'function'
+        ? sock.getPeerX509Certificate()?.raw ?? null : null;
+      const { createHash } = await import('node:crypto');
+      checkPin(cfg, der, (b) => createHash('sha256').update(b).digest('hex'));
+    }
+    const how = this.conn.secure ? `TLS ${(this.internals._socket as TLSSocket).getProtocol?.() ?? ''}`.trim() : 'no TLS';
+    this.o.log(`smtp ${cfg.name}: connected to ${peerLabel(peer)} (${how})`);
+  }
+
+  private async login(): Promise<void> {
+    const { cfg, peer } = this.o;
+    const k = (s: string) => `transports.${cfg.name}.${s}`;
+    if (this.o.password === null) {
+      throw defer('ESMTP_CONFIG', `${k('username')} is set but ${k('password')} is not`, `set ${k('password')}, or remove ${k('username')}`, '4.3.5');
+    }
+    if (!this.conn.allowsAuth) {
+      throw defer('ESMTP_AUTH', `${peerLabel(peer)} does not offer AUTH${this.conn.secure ? '' : ' on this unencrypted connection'}, but ${k('username')} is set`,
+        this.conn.secure ? `remove ${k('username')} if the server needs no login` : `most servers offer AUTH only after STARTTLS: use security = "starttls"`);
+    }
+    const method = cfg.authMethod ?? pickAuthMethod(this.internals._supportedAuth ?? [], this.conn.secure);
+    await this.call<boolean | undefined>('AUTH', (cb) => this.conn.login({ user: cfg.username ?? '', pass: this.o.password ?? '', method }, cb));
+  }
+
+  /** RSET between messages on a reused connection; throws when the connection is no good. */
+  async reset(): Promise<void> {
+    await this.call<boolean | undefined>('RSET', (cb) => this.conn.reset(cb));
+  }
+
+  /** Sends one message; rcpts must be syntactically valid. Never throws. */
+  async send(sender: string, rcpts: string[], raw: Buffer, dsn?: SMTPEnvelopeDsn): Promise<RecipientResult[]> {
+    const { cfg, peer } = this.o;
+    const { isAscii } = await import('node:buffer');
+    this.phase = 'MAIL FROM/RCPT TO';
+    const { Readable } = await import('node:stream');
+    const eightBit = !isAscii(raw);
+    const socket = this.internals._socket || null;
+    // The body is read only after the 354: the moment the data timeout takes over.
+    let started = false;
+    const body = new Readable({
+      read: () => {
+        if (started) return;
+        started = true;
+        this.phase = 'data';
+        socket?.setTimeout(cfg.timeouts.data);
+        body.push(raw);
+        body.push(null);
+      },
+    });
+    const envelope = { from: sender, to: rcpts, size: wireSize(raw), use8BitMime: eightBit, ...(dsn ? { dsn } : {}) };
+    try {
+      const info = await this.call<SMTPConnectionSendInfo>('MAIL FROM/RCPT TO', (cb) => this.conn.send(envelope, body, (err, i) => cb(err as ClientError | null, i)));
+      const offered8 = this.internals._supportedExtensions?.includes('8BITMIME') ?? false;
+      const note = eightBit && !offered8 ? '; note: the body has 8-bit bytes and the server does not announce 8BITMIME, sent unchanged' : '';
+      if (note) this.o.log(`smtp ${cfg.name}: ${note.slice(8)}`);
+      const accepted = fromReply(info.response, 'end of data', peer);
+      const rejected = new Map((info.rejectedErrors ?? []).map((e) => [(e as ClientError).recipient, e as ClientError]));
+      return rcpts.map((rcpt) => {
+        const r = rejected.get(rcpt);
+        if (r) return { rcpt, ...fromReply(r.response ?? '', 'RCPT TO', peer) };
+        if (info.accepted.includes(rcpt)) return { rcpt, ...accepted, text: accepted.text + note };
+        return { rcpt, outcome: 'deferred', dsn: '4.5.0', text: `${peerLabel(peer)} gave no reply for this recipient` };
+      });
+    } catch (e) {
+      return rcpts.map((rcpt) => ({ rcpt, ...this.failure(e as ClientError, rcpt) }));
+    } finally {
+      if (socket && !socket.destroyed) socket.setTimeout(cfg.timeouts.command);
+      this.phase = 'idle';
+    }
+  }
+
+  /** The result for one recipient of a send that ended in an error. */
+  private failure(e: ClientError, rcpt: string): ResultTemplate {
+    const { peer } = this.o;
+    const reply = e.response ? parseReply(e.response) : null;
+    const perMessage = reply && reply.code !== 421 && (e.code === 'EENVELOPE' || e.code === 'EMESSAGE');
+    if (!perMessage) {
+      if (e.code === 'EMESSAGE' && /size/i.test(e.message)) {
+        return { outcome: 'failed', code: 552, dsn: '5.3.4', text: `${peerLabel(peer)}: ${e.message} (its SIZE limit)` };
+      }
+      return fromError(sessionError(e, this.phase, peer));
+    }
+    if (e.command === 'MAIL FROM') return fromReply(e.response ?? '', 'MAIL FROM', peer);
+    const env = this.internals._envelope;
+    const own = (e.rejectedErrors ?? (env ? env.rejectedErrors : undefined) ?? []).find((r) => r.recipient === rcpt);
+    if (own) return fromReply(own.response ?? '', 'RCPT TO', peer);
+    return fromReply(e.response ?? '', e.code === 'EMESSAGE' ? 'end of data' : e.command ?? 'RCPT TO', peer);
+  }
+
+  /** QUIT and wait (at most the command timeout) for the server to close. */
+  async quit(): Promise<void> {
+    if (!this.alive) { this.conn.close(); return; }
+    this.phase = 'QUIT';
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { this.conn.close(); resolve(); }, this.o.cfg.timeouts.command);
+      this.conn.once('end', () => { clearTimeout(timer); resolve(); });
+      this.conn.quit();
+    });
+  }
+
+  destroy(): void { this.conn.close(); }
+}

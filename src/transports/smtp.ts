@@ -1,0 +1,176 @@
+/**
+ * The SMTP smarthost transport: relays each message to one configured server
+ * ([transports.<name>] type = "smtp").
+ *
+ * Guarantees:
+ * - One result per recipient: 2xx sent, 4xx deferred, 5xx failed, with the
+ *   server's code, enhanced status and text; connection, timeout, TLS, pin
+ *   and AUTH trouble (535 included) defer everyone, so a fixable setup never
+ *   bounces mail. `deliver` never throws.
+ * - One connection per delivery pass: kept open between deliver() calls
+ *   (RSET between messages) and closed with QUIT by close(). A reused
+ *   connection that died is replaced once, transparently.
+ * - When opening a session fails (host down, certificate, password), later
+ *   messages in the same pass are deferred with the same reason without
+ *   another attempt: a dead host costs one timeout per pass, not one per
+ *   message, and a wrong password is not hammered into a lockout.
+ * - Secrets are resolved through the injected resolver and never reach logs
+ *   or result texts.
+ */
+import type { SecretRef, SmtpTransportConfig } from '../config/types.js';
+import { EX, SysmailError, configError, toSysmailError } from '../core/errors.js';
+import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from './types.js';
+import { allRecipients } from './types.js';
+import { fromError, type Peer } from './smtp-reply.js';
+import type { SmtpSession } from './smtp-session.js';
+import type { ConnectionOptions } from 'node:tls';
+
+export type SecretResolver = (ref: SecretRef) => Promise<string>;
+
+/** Characters that must never reach an SMTP command line. */
+const BAD_ADDRESS = /[\r\n\0<>]|^\s|\s$/;
+
+/**
+ * A small resolver for value / env / file / credential, used when the caller
+ * gives none. The full one (command, permission checks) is
+ * src/config/secrets.ts, passed in by the transport registry.
+ */
+export async function minimalResolveSecret(ref: SecretRef): Promise<string> {
+  if (ref.value !== undefined) return ref.value;
+  if (ref.env !== undefined) {
+    const v = process.env[ref.env];
+    if (v === undefined) throw configError(`environment variable ${ref.env} (password.env) is not set`, 'set it in the service environment');
+    return v;
+  }
+  const path = ref.file ?? (ref.credential !== undefined
+    ? `${process.env.CREDENTIALS_DIRECTORY ?? '/run/credentials'}/${ref.credential}` : undefined);
+  if (path !== undefined) {
+    const { readFile } = await import('node:fs/promises');
+    try {
+      return (await readFile(path, 'utf8')).split(/\r?\n/)[0];
+    } catch (e) {
+      throw configError(`cannot read the secret file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, 'check the path and its permissions', e);
+    }
+  }
+  throw configError('this secret source (password.command) needs the full secret resolver', 'report this as a bug: the transport registry should pass resolveSecret');
+}
+
+export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportContext,
+  resolveSecret: SecretResolver = minimalResolveSecret): Transport {
+  const peer: Peer = { name: cfg.name, host: cfg.host, port: cfg.port, timeouts: cfg.timeouts };
+  const log = (m: string) => ctx.log.verbose(m);
+  let session: SmtpSession | null = null;
+  /** Set when opening a session failed: the reason for everyone else this pass. */
+  let openFailure: SysmailError | null = null;
+  let password: Promise<string | null> | null = null;
+  let tlsOptions: Promise<ConnectionOptions | null> | null = null;
+  // deliver() calls share one connection, so they run one at a time.
+  let queue: Promise<unknown> = Promise.resolve();
+
+  const getPassword = () => password ??= (async () => {
+    if (!cfg.username || !cfg.password) return null;
+    try {
+      return await resolveSecret(cfg.password);
+    } catch (e) {
+      const se = toSysmailError(e);
+      // The resolver's message names the source (file path, env name), never the value.
+      throw new SysmailError('ESMTP_SECRET', `cannot get the password for transports.${cfg.name}: ${se.message}`,
+        { exit: EX.TEMPFAIL, temporary: true, dsn: '4.3.5', hint: se.hint ?? `check transports.${cfg.name}.password`, cause: e });
+    }
+  })();
+
+  const getTls = () => tlsOptions ??= (async () => {
+    if (cfg.security === 'none') return null;
+    const { buildTlsOptions } = await import('./smtp-tls.js');
+    return buildTlsOptions(cfg);
+  })();
+
+  async function openSession(): Promise<SmtpSession> {
+    const { SmtpSession } = await import('./smtp-session.js');
+    const [pass, tls] = await Promise.all([getPassword(), getTls()]);
+    return SmtpSession.open({ cfg, peer, helo: cfg.helo ?? ctx.config.general.hostname, password: pass, tls, log });
+  }
+
+  /** A session ready for MAIL FROM: the kept one after RSET, or a new one. */
+  async function ready(): Promise<SmtpSession> {
+    if (session && session.alive) {
+      try {
+        await session.reset();
+        return session;
+      } catch (e) {
+        log(`smtp ${cfg.name}: kept connection is gone (${(e as Error).message}), reconnecting`);
+      }
+    }
+    session?.destroy();
+    session = null;
+    try {
+      session = await openSession();
+      return session;
+    } catch (e) {
+      openFailure = asDeferral(e);
+      throw openFailure;
+    }
+  }
+
+  async function deliverNow(msg: OutgoingMessage, rcpts: string[]): Promise<RecipientResult[]> {
+    if (rcpts.length === 0) return [];
+    const sender = cfg.forceSender ?? msg.envelope.sender;
+    if (BAD_ADDRESS.test(sender)) {
+      return allRecipients(rcpts, { outcome: 'failed', dsn: '5.1.7', text: `envelope sender ${JSON.stringify(sender)} cannot be sent over SMTP` });
+    }
+    const bad = new Set(rcpts.filter((r) => r === '' || BAD_ADDRESS.test(r)));
+    const good = [...new Set(rcpts.filter((r) => !bad.has(r)))];
+    const results = new Map<string, RecipientResult>();
+    for (const r of bad) results.set(r, { rcpt: r, outcome: 'failed', dsn: '5.1.3', text: `recipient ${JSON.stringify(r)} cannot be sent over SMTP` });
+    if (good.length > 0) {
+      let sent: RecipientResult[];
+      if (openFailure) {
+        sent = allRecipients(good, fromError(openFailure));
+      } else {
+        try {
+          const s = await ready();
+          sent = await s.send(sender, good, msg.raw, dsnOf(msg));
+        } catch (e) {
+          sent = allRecipients(good, fromError(asDeferral(e)));
+        }
+      }
+      for (const r of sent) results.set(r.rcpt, r);
+    }
+    return rcpts.map((r) => results.get(r) ?? { rcpt: r, outcome: 'deferred', text: 'internal: no result' });
+  }
+
+  return {
+    name: cfg.name,
+    type: 'smtp',
+    deliver(msg, rcpts) {
+      const run = queue.then(() => deliverNow(msg, rcpts)).catch((e: unknown) =>
+        allRecipients(rcpts, fromError(asDeferral(e))));
+      queue = run;
+      return run;
+    },
+    async close() {
+      await queue.catch(() => undefined);
+      const s = session;
+      session = null;
+      openFailure = null;
+      password = null;
+      if (s) await s.quit().catch(() => s.destroy());
+    },
+  };
+}
+
+/** Local trouble (a bug, a config slip) is still a deferral, never a bounce. */
+function asDeferral(e: unknown): SysmailError {
+  const se = toSysmailError(e);
+  if (se.temporary && se.exit === EX.TEMPFAIL) return se;
+  return new SysmailError(se.code, se.message, { exit: EX.TEMPFAIL, temporary: true, hint: se.hint, dsn: '4.3.0', cause: e });
+}
+
+/** DSN parameters of the submission (sendmail -N/-R/-V), passed on when the server supports DSN. */
+function dsnOf(msg: OutgoingMessage): { ret?: string; envid?: string; notify?: string } | undefined {
+  const env = msg.envelope;
+  const notify = env.notify && /^(NEVER|((SUCCESS|FAILURE|DELAY)(,(SUCCESS|FAILURE|DELAY))*))$/i.test(env.notify) ? env.notify : undefined;
+  const envid = env.envid && /^[\x21-\x7e]{1,100}$/.test(env.envid) ? env.envid : undefined;
+  if (!notify && !env.ret && !envid) return undefined;
+  return { ...(notify ? { notify } : {}), ...(env.ret ? { ret: env.ret.toUpperCase() } : {}), ...(envid ? { envid } : {}) };
+}
