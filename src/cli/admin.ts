@@ -63,7 +63,7 @@ function toJson(m: QueuedMessage) {
   return {
     id: m.id, area: m.area, size: m.size, from: m.envelope.sender, recipients: m.envelope.recipients,
     submitted_at: new Date(m.envelope.submittedAt).toISOString(), user: m.envelope.user, via: m.envelope.via,
-    held: m.state.held ?? false, attempts: m.state.attempts,
+    held: m.state.held ?? false, corrupt: m.corrupt ?? null, attempts: m.state.attempts,
     next_attempt_at: m.state.nextAttemptAt ? new Date(m.state.nextAttemptAt).toISOString() : null,
     last_error: m.state.lastError ?? null, recipient_state: m.state.recipients,
   };
@@ -77,8 +77,9 @@ export function formatQueue(items: QueuedMessage[], failed: boolean): string {
   let total = 0;
   for (const m of items) {
     total += m.size;
-    const flag = m.state.held ? '!' : '';
+    const flag = m.corrupt ? '?' : m.state.held ? '!' : '';
     lines.push(`${(m.id + flag).padEnd(26)} ${String(m.size).padStart(8)}  ${time(m.envelope.submittedAt)}  ${m.envelope.sender || '<>'}`);
+    if (m.corrupt) lines.push(`    (corrupt: ${m.corrupt}; \`sysmail flush\` moves it to corrupt/)`);
     if (m.state.attempts > 0 || m.state.lastError) {
       const next = m.state.held ? 'held' : `next try ${time(m.state.nextAttemptAt)}`;
       lines.push(`    (${failed ? 'failed' : 'deferred'} after ${m.state.attempts} attempt(s); ${failed ? '' : next + '; '}${m.state.lastError ?? ''})`);

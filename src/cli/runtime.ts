@@ -31,7 +31,7 @@ export async function loadRuntime(opts: ParsedOptions, config?: Config): Promise
   const verbose = opts.verbose === true;
   // An unprivileged submitter cannot write the system log; the importer logs for it.
   const log = createLogger({ file: spoolOwner ? cfg.log.file : null, syslog: spoolOwner && cfg.log.syslog, verbose });
-  const spool = openSpool({ dir: cfg.spool.dir, mode: cfg.spool.mode, maxMessageSize: cfg.general.maxMessageSize });
+  const spool = openSpool({ dir: cfg.spool.dir, mode: cfg.spool.mode, maxMessageSize: cfg.general.maxMessageSize, logger: log });
   return { config: cfg, log, spool, spoolOwner, verbose };
 }
 

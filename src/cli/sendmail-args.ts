@@ -1,6 +1,6 @@
 /**
  * The sendmail command line (the interface of sendmail 8 and Postfix's
- * sendmail(1); see docs in peers.md §4.2), parsed into what sysmail does.
+ * sendmail(1)), parsed into what sysmail does.
  *
  * Guarantees (pure): every flag a real caller passes is accepted — the
  * meaningful ones are honoured, the rest are listed in `ignored` for -v —

@@ -34,7 +34,7 @@ export async function submitAndKick(rt: Runtime, req: SubmitRequest, mode: Deliv
   if (!rt.spoolOwner) {
     // Unprivileged: the drop directory; `serve` or the flush timer imports it (docs/QUEUE-FORMAT.md).
     const { submitToDrop } = await import('../spool/file-spool.js');
-    const id = await submitToDrop(rt.config.spool.dir, envelope, req.message);
+    const id = await submitToDrop(rt.config.spool.dir, envelope, req.message, { mode: rt.config.spool.mode });
     rt.log.verbose(`queued ${id} in the drop directory; sysmail serve or the flush timer delivers it`);
     return id;
   }

@@ -181,7 +181,7 @@ export function importEsmtprc(text: string, file: string, opts: ImportOptions = 
     const comments = [def.address === null
       ? 'everything else: the esmtp default identity'
       : `everything else: identity ${def.address}, the esmtp default${rc.defaultLine ? ` ("default" on line ${rc.defaultLine})` : ''}`];
-    if (mdaName === null) comments.push('esmtp had no mda, so mail to local names failed (exit 72); here it is qualified and relayed too');
+    if (mdaName === null && !qd) comments.push('esmtp had no mda, so mail to local names failed (exit 72); here it is qualified and relayed too');
     draft.addRoute({ name: 'default', comments, transports: [transports.get(def)!.name] });
   }
 

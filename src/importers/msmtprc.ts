@@ -98,7 +98,7 @@ function accountTransport(draft: Draft, notes: Notes, acc: MsmtpAccount): DraftT
   else {
     for (const k of ['tls_trust_file', 'tls_fingerprint', 'tls_certcheck', 'tls_nocertcheck', 'tls_cert_file', 'tls_key_file', 'tls_host_override']) {
       const s = get(k);
-      if (s) notes.warn(s.line, `"${k}" has no effect while tls is off, in msmtp as in sysmail: not carried over`);
+      if (s) notes.warn(s.line, `"${k}" has no effect in account "${acc.name}" because tls is off there (in msmtp as in sysmail): not carried over for it`);
     }
   }
 
@@ -252,7 +252,7 @@ export function importMsmtprc(text: string, file: string, opts: ImportOptions = 
   const on = syslog.find((s) => !isOff(s.value));
   if (on) {
     draft.setLog('syslog', true, `msmtp syslog (line ${on.line})`);
-    if (on.value !== '' && on.value !== 'on') notes.warn(on.line, `syslog facility "${on.value}" is not carried over: sysmail logs to the mail facility`);
+    if (!['', 'on', 'LOG_MAIL'].includes(on.value)) notes.warn(on.line, `syslog facility "${on.value}" is not carried over: sysmail logs to the mail facility`);
   }
 
   // Routes: senders first (file order = msmtp's choice for -f), then the catch-all.
@@ -284,6 +284,13 @@ export function importMsmtprc(text: string, file: string, opts: ImportOptions = 
   if (!fallback && usable.length > 0) {
     fallback = usable[0]!;
     notes.warn(fallback.line, `there is no account named "default", so msmtp refused mail whose sender matched no account; sysmail needs a catch-all route and uses account "${fallback.name}"`);
+  }
+  const routed = new Set(draft.routes.flatMap((r) => r.transports));
+  for (const acc of usable) {
+    const name = transportOf.get(acc)!;
+    if (acc === fallback || routed.has(name) || (fallback && transportOf.get(fallback) === name)) continue;
+    routed.add(name);
+    notes.warn(acc.line, `account "${acc.name}" has no from address, so no route leads to transport "${name}" (msmtp used it only with -a ${acc.name}); add a [[routes]] entry if you need it`);
   }
   if (fallback) {
     const from = fallback.effective.get('from');

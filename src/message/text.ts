@@ -120,7 +120,7 @@ function findPart(p: Part, want: string, depth: number, budget: { parts: number 
   if (ct.type.startsWith('multipart/')) {
     const boundary = ct.params.get('boundary');
     if (!boundary || depth >= MAX_DEPTH) return null;
-    for (const child of splitMultipart(p.body, boundary)) {
+    for (const child of splitMultipart(p.body, boundary, budget.parts + 1)) {
       const hit = findPart(splitPart(child), want, depth + 1, budget);
       if (hit) return hit;
       if (budget.parts < 0) return null;
@@ -131,12 +131,12 @@ function findPart(p: Part, want: string, depth: number, budget: { parts: number 
 }
 
 /** The bodies between `--boundary` delimiter lines (RFC 2046 §5.1.1); linear in the body size. */
-function splitMultipart(body: Buffer, boundary: string): Buffer[] {
+function splitMultipart(body: Buffer, boundary: string, maxParts: number): Buffer[] {
   const delim = Buffer.from('--' + boundary);
   const parts: Buffer[] = [];
   let start = -1;
   let pos = 0;
-  while (pos <= body.length) {
+  while (pos <= body.length && parts.length < maxParts) {
     const at = body.indexOf(delim, pos);
     if (at === -1) break;
     const atLineStart = at === 0 || body[at - 1] === 10;
@@ -280,13 +280,29 @@ export function decodeEntities(s: string): string {
 /** Flattens HTML to readable text: block elements become line breaks, links become "text (url)". */
 export function htmlToText(html: string): string {
   const lower = html.toLowerCase();
-  let out = '';
+  // Pieces, not one growing string: slicing a concatenated string flattens it, which made
+  // every </a> cost the whole output so far.
+  const out: string[] = [];
   let pre = 0;
   let link: { href: string; start: number } | null = null;
   let i = 0;
+  // Newlines at the end of the output so far, so block edges add a break only where there is none.
+  let trailing = 1;
+  const push = (s: string) => {
+    if (!s) return;
+    out.push(s);
+    let n = 0;
+    while (n < s.length && s.charCodeAt(s.length - 1 - n) === 10) n++;
+    trailing = n === s.length ? trailing + n : n;
+  };
+  const lineBreak = (n: number) => { if (trailing < n) push('\n'.repeat(n - trailing)); };
   const text = (t: string) => {
     // Spaces inside <pre> are parked as U+E000 so the line trimming below leaves them alone.
-    out += pre > 0 ? decodeEntities(t).replace(/ /g, '\ue000') : decodeEntities(t.replace(/[ \t\r\n\f]+/g, ' '));
+    if (pre > 0) { push(decodeEntities(t).replace(/ /g, '\ue000')); return; }
+    const flat = t.replace(/[ \t\r\n\f]+/g, ' ');
+    // Source indentation between block tags is not text.
+    if (flat === ' ' && trailing > 0) return;
+    push(decodeEntities(flat));
   };
   while (i < html.length) {
     const lt = html.indexOf('<', i);
@@ -307,28 +323,28 @@ export function htmlToText(html: string): string {
       i = close === -1 ? html.length : (html.indexOf('>', close) + 1 || html.length);
       continue;
     }
-    if (name === 'br') { out += '\n'; continue; }
-    if (name === 'hr') { out += '\n----\n'; continue; }
-    if (name === 'li' && !tag.closing) { out += '\n- '; continue; }
-    if (name === 'td' || name === 'th') { if (tag.closing) out += '\t'; continue; }
+    if (name === 'br') { push('\n'); continue; }
+    if (name === 'hr') { lineBreak(1); push('----\n'); continue; }
+    if (name === 'li' && !tag.closing) { lineBreak(1); push('- '); continue; }
+    if (name === 'td' || name === 'th') { if (tag.closing) push('\t'); continue; }
     if (name === 'pre') pre = Math.max(0, pre + (tag.closing ? -1 : 1));
     if (name === 'a') {
       if (!tag.closing) {
         link = { href: tag.href ?? '', start: out.length };
       } else if (link) {
-        const label = out.slice(link.start).trim();
+        const label = out.slice(link.start).join('').trim();
         const href = link.href.replace(/^mailto:/i, '');
         if (link.href && !link.href.startsWith('#') && label !== href && label !== link.href) {
-          out += label ? ` (${link.href})` : link.href;
+          push(label ? ` (${link.href})` : link.href);
         }
         link = null;
       }
       continue;
     }
-    if (BLOCK.has(name)) out += name === 'p' || /^h[1-6]$/.test(name) ? '\n\n' : '\n';
+    if (BLOCK.has(name)) lineBreak(name === 'p' || /^h[1-6]$/.test(name) ? 2 : 1);
   }
   // Per-line cleanup: collapse the spaces that inline markup left at line edges.
-  return out.split('\n').map((l) => l.replace(/^ +| +$/g, '')).join('\n').replace(/\ue000/g, ' ');
+  return out.join('').split('\n').map((l) => l.replace(/^ +| +$/g, '')).join('\n').replace(/\ue000/g, ' ');
 }
 
 interface Tag { name: string; closing: boolean; selfClosing: boolean; end: number; href?: string }
