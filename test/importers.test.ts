@@ -211,6 +211,13 @@ test('passwords never appear in the TOML or the warnings, from any importer', ()
     assert.match(r.toml, /password_file = "\/etc\/sysmail\/secrets\/[a-z0-9-]+\.pass"/);
     assert.ok(r.warnings.some((w) => w.message.includes('password was moved to')), 'the move is reported');
   }
+  // Stray words on a password line, or a key without "=", are not echoed either.
+  const typo = importEsmtprc('hostname h.example\nusername u\npassword "Zq9-UNIQUE" "Zq9-TAIL" Zq9-WORD\n', 'rc');
+  assert.equal(typo.warnings.filter((w) => w.line === 3 && /not shown/.test(w.message)).length, 2);
+  assert.ok(!formatWarnings(typo.warnings).includes('Zq9'));
+  const noEq = importSsmtp('mailhub=h\nAuthPass Zq9-UNIQUE\n', null, { conf: 'c', revaliases: 'r' });
+  assert.ok(noEq.warnings.some((w) => w.line === 2 && /AuthPass/.test(w.message)));
+  assert.ok(!formatWarnings(noEq.warnings).includes('Zq9'));
   // ssmtp cuts AuthPass at ":" and says so without printing it.
   const cut = importSsmtp('mailhub=h\nAuthUser=u\nAuthPass=Zq9:UNIQUE\n', null, { conf: 'c', revaliases: 'r' });
   assert.equal(cut.secrets[0]!.value, 'Zq9');
@@ -237,8 +244,9 @@ test('esmtprc quoting: quotes, C escapes, optional "=", values on the next line'
   assert.equal(cfg.transports['x-example-com']!.port, 465);
   assert.equal(cfg.transports['x-example-com']!.username, 'unterminated');
   const w = formatWarnings(r.warnings);
-  assert.match(w, /rc:2: a value \("s"\) with no keyword/);
-  assert.match(w, /rc:5: unknown keyword "c""/, 'esmtp has no escaped quote inside "..."');
+  assert.match(w, /rc:2: a value "s" with no keyword/);
+  assert.match(w, /rc:7: esmtp can only do STARTTLS/);
+  assert.match(w, /rc:5: unknown keyword \(not shown: it may be part of a password\)/, 'esmtp has no escaped quote inside "..."');
   assert.match(w, /rc:8: unterminated double quote/);
 });
 

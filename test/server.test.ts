@@ -138,10 +138,10 @@ async function spooledMessages(config: Config): Promise<Array<{ id: string; send
   return out;
 }
 
-async function listenerFor(config: Config, log = memoryLogger(), trustedNetworks?: string[]) {
+async function listenerFor(config: Config, log = memoryLogger(), trustedNetworks?: string[], idleTimeoutMs?: number) {
   const spool = openSpool({ dir: config.spool.dir, mode: config.spool.mode, maxMessageSize: config.general.maxMessageSize });
   const l = await startListener({
-    config: () => config, log, listen: [{ host: '127.0.0.1', port: 0 }], trustedNetworks,
+    config: () => config, log, listen: [{ host: '127.0.0.1', port: 0 }], trustedNetworks, idleTimeoutMs,
     queue: (req) => spool.submit({ sender: req.sender, recipients: req.recipients, submittedAt: Date.now(), uid: req.uid, user: req.user, via: 'smtp' },
       req.message),
   });
@@ -262,9 +262,10 @@ describe('listener', () => {
     assert.match(ehlo.text, /8BITMIME/);
     assert.match(ehlo.text, /SMTPUTF8/);
     assert.doesNotMatch(ehlo.text, /STARTTLS|AUTH|DSN|REQUIRETLS/, 'nothing we do not support is offered');
-    assert.equal((await c.cmd('MAIL FROM:<app@test.example> BODY=8BITMIME')).code, 250);
+    assert.equal((await c.cmd('MAIL FROM:<app@test.example> BODY=8BITMIME SMTPUTF8')).code, 250);
     assert.equal((await c.cmd('RCPT TO:<ops@remote.example>')).code, 250);
     assert.equal((await c.cmd('RCPT TO:<postmaster>')).code, 250);
+    assert.equal((await c.cmd('RCPT TO:<jörg@bücher.example>')).code, 250, 'SMTPUTF8 address');
     assert.equal((await c.cmd('DATA')).code, 354);
     const done = await c.cmd(`${dotStuff(MESSAGE)}\r\n.`);
     assert.equal(done.code, 250);
@@ -275,7 +276,7 @@ describe('listener', () => {
     assert.equal(rest.length, 0);
     assert.equal(m!.id, id);
     assert.equal(m!.sender, 'app@test.example');
-    assert.deepEqual(m!.recipients, ['ops@remote.example', 'postmaster@test.example']);
+    assert.deepEqual(m!.recipients, ['ops@remote.example', 'postmaster@test.example', 'jörg@bücher.example']);
     assert.equal(m!.uid, process.getuid!());
     assert.equal(m!.user, 'smtp:127.0.0.1');
     assert.equal(m!.via, 'smtp');
@@ -323,6 +324,20 @@ describe('listener', () => {
     assert.equal(msgs.length, 1);
     assert.equal(bodyOf(msgs[0]!.message).toString(), 'fits\n');
     assert.ok(log.events.some((e) => e.event === 'rejected' && /max_message_size/.test(e.reason ?? '')));
+  });
+
+  test('an idle client is told 421 and dropped', async () => {
+    const config = makeConfig(scratch());
+    const { port } = await listenerFor(config, memoryLogger(), undefined, 300);
+    const c = await Client.connect(port);
+    assert.equal((await c.reply()).code, 220);
+    await c.cmd('EHLO idle.test');
+    const t0 = Date.now();
+    const r = await c.reply(3000);
+    assert.equal(r.code, 421);
+    assert.match(r.text, /Timeout/);
+    assert.ok(Date.now() - t0 >= 250);
+    await waitFor(() => c.closed, 3000, 'the server to close');
   });
 
   test('bad envelope addresses are refused with a reason', async () => {

@@ -120,6 +120,16 @@ delivered until released.`,
 
 Shows the event log. Events: accepted, attempt, delivered, deferred, failed,
 bounced, expired, held, released, deleted, corrupt, error.`,
+  import: `sysmail import esmtprc|msmtprc|ssmtp|nullmailer [FILE] [--write] [--force] [--secrets-dir DIR] [-C PATH]
+
+Reads the configuration of the agent you have now (default locations: /etc/esmtprc
+then ~/.esmtprc; /etc/msmtprc, ~/.config/msmtp/config, ~/.msmtprc;
+/etc/ssmtp/ssmtp.conf with its revaliases; /etc/nullmailer/) and prints the
+equivalent sysmail.toml on stdout, with a warning on stderr, naming file and
+line, for anything it cannot carry over. --write writes the config to -C PATH
+(default /etc/sysmail/sysmail.toml) and each password to its own 0600 file
+under /etc/sysmail/secrets; nothing is overwritten without --force.
+See docs/MIGRATION.md.`,
   config: `sysmail config check | show
 
 check: validate the config (exit 78 with FILE:LINE: key: problem for each

@@ -5,6 +5,7 @@
  * Exit 0 after SIGTERM/SIGINT; EX_NOPERM when not root or the spool owner;
  * a bind failure exits with the code and fix bindError() gives it.
  */
+import { usageError } from '../core/errors.js';
 import { parseOptions } from './options.js';
 import { loadConfigFrom, loadRuntime } from './runtime.js';
 
@@ -29,7 +30,6 @@ export async function serveCommand(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { usageError } = await import('../core/errors.js');
   if (args.length > 0) throw usageError(`serve: unexpected argument "${args[0]}"`, 'run `sysmail serve --help`');
   if (opts['no-listen'] && opts.listen) throw usageError('serve: --listen and --no-listen contradict each other');
   const { startDaemon, parseListenArgs } = await import('../server/daemon.js');

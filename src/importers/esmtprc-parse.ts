@@ -176,15 +176,19 @@ export function parseEsmtprc(text: string, notes: Notes): EsmtpRc {
     notes.warn(kwTok.line, `"${kwTok.text}" needs one of ${allowed.join(', ')}${v && v.line === kwTok.line ? ` (got "${v.text}")` : ''}: esmtp would reject the file; ignored`);
   };
 
+  // A stray token on a password line may be the rest of a mistyped password: never print it.
+  let secretLine = 0;
+  const shown = (t: Tok) => (t.line === secretLine ? '(not shown: it may be part of a password)' : `"${t.text.length > 40 ? t.text.slice(0, 40) + '...' : t.text}"`);
+
   while (i < toks.length) {
     const t = toks[i++]!;
     if (t.kind !== 'word') {
-      notes.warn(t.line, t.kind === 'eq' ? 'a stray "=" with no keyword: ignored' : `a value ("${t.text.length > 40 ? t.text.slice(0, 40) + '...' : t.text}") with no keyword: ignored`);
+      notes.warn(t.line, t.kind === 'eq' ? 'a stray "=" with no keyword: ignored' : `a value ${shown(t)} with no keyword: ignored`);
       continue;
     }
     const kw = KEYWORDS[t.text];
     if (kw === undefined) {
-      notes.warn(t.line, `unknown keyword "${t.text}": esmtp would stop with a syntax error here; ignored`);
+      notes.warn(t.line, `unknown keyword ${shown(t)}: esmtp would stop with a syntax error here; ignored`);
       // Skip its likely value so it is not reported a second time.
       if (toks[i]?.kind === 'eq') { i++; if (toks[i] && toks[i]!.kind !== 'eq') i++; }
       else if (toks[i] && toks[i]!.line === t.line && !isKeyword(toks[i])) i++;
@@ -198,6 +202,7 @@ export function parseEsmtprc(text: string, notes: Notes): EsmtpRc {
     } else if (VALUE_KEYWORDS.has(kw)) {
       const v = readValue(t);
       if (v) store(kw, v);
+      if (kw === 'password' || kw === 'certificate_passphrase') secretLine = toks[i - 1]?.line ?? t.line;
     } else if (kw === 'mda') {
       const v = readValue(t);
       if (v) {

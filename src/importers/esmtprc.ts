@@ -41,10 +41,10 @@ function identityTransport(draft: Draft, notes: Notes, id: EsmtpIdentity, isDefa
   }
 
   const tls = s.get('starttls');
-  if (draft.get(t, 'port') === 465 && tls && tls.value !== 'disabled') {
-    // libESMTP only does STARTTLS, which port 465 never offers: the intent was TLS.
-    draft.set(t, 'security', 'tls', `port 465 expects TLS from the first byte (esmtp had "starttls ${tls.value}")`);
-    notes.warn(tls.line, `esmtp can only do STARTTLS, which servers on port 465 do not offer, so this identity could not work as written; the import uses security = "tls", which is what port 465 expects`);
+  if (draft.get(t, 'port') === 465) {
+    // libESMTP speaks plain SMTP or STARTTLS, neither of which port 465 offers: the intent was TLS.
+    draft.set(t, 'security', 'tls', `port 465 expects TLS from the first byte (esmtp had "starttls ${tls?.value ?? 'disabled'}")`);
+    notes.warn((tls ?? host)!.line, 'esmtp can only do STARTTLS or plain SMTP, and servers on port 465 expect TLS from the first byte, so this identity could not work as written; the import uses security = "tls", which is what port 465 expects');
   } else {
     draft.set(t, 'security', SECURITY[tls?.value ?? 'disabled']!,
       tls ? `esmtp "starttls ${tls.value}"` : 'esmtp default: starttls disabled');

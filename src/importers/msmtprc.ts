@@ -195,8 +195,8 @@ function authSettings(draft: Draft, notes: Notes, t: DraftTransport, acc: MsmtpA
     const c = commandArgv(peval.value);
     draft.set(t, 'password_command', c.argv, 'msmtp passwordeval');
     notes.warn(peval.line, c.shell
-      ? `passwordeval runs through /bin/sh -c as password_command (it uses ${c.reason}); it runs without the caller's environment and home directory, so check it works as the sysmail user, e.g. gpg needs its keyring`
-      : 'passwordeval became password_command (run without a shell); check it works as the sysmail user, e.g. gpg needs its keyring');
+      ? `passwordeval runs through /bin/sh -c as password_command (it uses ${c.reason}); it runs as the sysmail process, not in your login session, so check it works there (e.g. gpg needs its keyring and agent)`
+      : 'passwordeval became password_command (run without a shell); it runs as the sysmail process, not in your login session, so check it works there (e.g. gpg needs its keyring and agent)');
   } else {
     notes.warn(user.line, `account "${acc.name}" has a user but no password: msmtp would have asked a key ring, ~/.netrc or the terminal; add password_file or password_command to transport "${t.name}"`);
   }

@@ -54,7 +54,8 @@ function parseConf(text: string, notes: Notes): Map<string, Kv> {
     const body = (hash >= 0 ? raw.slice(0, hash) : raw).replace(/\r$/, '');
     if (body.trim() === '') return;
     if (!body.includes('=')) {
-      notes.warn(line, `"${body.trim()}" has no "=": ssmtp ignored this line, and so does the import`);
+      // Only the first word: the rest may be a password written without "=".
+      notes.warn(line, `a line starting with "${body.trim().split(/\s+/)[0]}" has no "=": ssmtp ignored it, and so does the import`);
       return;
     }
     const key = strtok(body, 0, '= \t\n');

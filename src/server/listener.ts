@@ -26,6 +26,8 @@ export interface ListenerOptions {
   trustedNetworks?: readonly string[];
   /** Durably queues one message (and starts its delivery). */
   queue(req: QueueRequest): Promise<string>;
+  /** Default LISTENER_IDLE_TIMEOUT_MS. */
+  idleTimeoutMs?: number;
 }
 
 export interface Listener {
@@ -152,6 +154,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       },
       tls: s.tls,
       auth: s.tls !== null && s.users.size > 0,
+      idleTimeoutMs: opts.idleTimeoutMs,
     });
     const server = new SMTPServer(options);
     server.on('error', (err: Error & { remoteAddress?: string }) => {

@@ -11,7 +11,8 @@
  * schedule goes on; a directory that cannot be watched is retried after the
  * next pass, and the capped timer still covers it meanwhile.
  */
-import { watch, type FSWatcher } from 'node:fs';
+import { existsSync, watch, type FSWatcher } from 'node:fs';
+import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
 import { QUEUE_BUSY_RETRY_MS, QUEUE_MAX_SLEEP_MS, QUEUE_WATCH_DEBOUNCE_MS } from './limits.js';
 
@@ -153,8 +154,12 @@ export class QueueRunner {
       if (this.watchers.has(dir)) continue;
       try {
         const w = watch(dir, { persistent: false }, (_event, name) => {
-          // Dot files are submissions still being written; their final rename is the event that counts.
-          if (typeof name === 'string' && name.startsWith('.')) return;
+          if (typeof name === 'string') {
+            // Dot files are submissions still being written; their final rename is the event that counts.
+            if (name.startsWith('.')) return;
+            // A file that went away (claimed, delivered, imported) is no news; our own passes cause most of those.
+            if (!existsSync(join(dir, name))) return;
+          }
           this.trigger(`new file in ${dir}`, true);
         });
         w.on('error', (err) => {

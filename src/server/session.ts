@@ -47,6 +47,8 @@ export interface SessionEnv {
   /** Whether STARTTLS and AUTH are offered. */
   tls: { key: Buffer; cert: Buffer } | null;
   auth: boolean;
+  /** Idle clients are told 421 and dropped after this long. Default LISTENER_IDLE_TIMEOUT_MS. */
+  idleTimeoutMs?: number;
   now?(): Date;
 }
 
@@ -137,7 +139,7 @@ export function sessionOptions(env: SessionEnv): SMTPServerOptions {
     allowInsecureAuth: false,
     disableReverseLookup: true,
     logger: false,
-    socketTimeout: LISTENER_IDLE_TIMEOUT_MS,
+    socketTimeout: env.idleTimeoutMs ?? LISTENER_IDLE_TIMEOUT_MS,
     closeTimeout: LISTENER_CLOSE_TIMEOUT_MS,
     maxClients: LISTENER_MAX_CLIENTS,
     maxRecipients: LISTENER_MAX_RECIPIENTS,

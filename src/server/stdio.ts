@@ -55,8 +55,11 @@ export async function runStdioSmtp(rt: Runtime, io: StdioOptions = {}): Promise<
   server.on('error', (err: Error) => rt.log.verbose(`smtp on stdin: ${err.message}`));
 
   const socket = new StdioSocket(input, output);
+  // smtp-server's own timers are unref'd and stdin is paused until the greeting
+  // is out: without this the process would simply exit before saying 220.
+  const keepAlive = setInterval(() => {}, 60_000);
   server.connect(socket as unknown as Socket, { remoteAddress: '127.0.0.1', remotePort: 0, localAddress: '127.0.0.1', localPort: 0 });
-  const session = await done;
+  const session = await done.finally(() => clearInterval(keepAlive));
   await rt.log.close();
 
   const openTransaction = Boolean(session.envelope?.mailFrom);

@@ -133,7 +133,8 @@ export function createInstancePrincipalAuth(opts: InstancePrincipalOptions): Oci
         cert = new X509Certificate(certPem!);
         leafKey = createPrivateKey({ key: keyPem!, format: 'pem', passphrase: '' });
       } catch (err) {
-        throw tempError('EOCIIMDS', `the instance metadata service returned an unusable certificate or key: ${(err as Error).message}`, err, NOT_ON_OCI);
+        throw tempError('EOCIIMDS',
+          `the instance metadata service returned an unusable certificate or key: ${(err as Error).message}`, err, NOT_ON_OCI);
       }
       const tenancy = tenancyFromCertificate(cert);
       if (!tenancy) throw configError('the instance certificate names no tenancy (no opc-tenant: in its subject)', NOT_ON_OCI);

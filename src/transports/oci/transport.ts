@@ -60,21 +60,24 @@ export function classifyResponse(res: Pick<HttpResponse, 'status' | 'body' | 'he
   try {
     const j = JSON.parse(res.body) as { code?: unknown; message?: unknown; messageId?: unknown };
     if (typeof j.code === 'string') code = j.code;
-    if (typeof j.message === 'string') message = j.message;
+    if (typeof j.message === 'string') message = j.message.slice(0, 300);
     if (typeof j.messageId === 'string') messageId = j.messageId;
   } catch {
     message = res.body.slice(0, 200).replace(/\s+/g, ' ').trim();
   }
   const s = res.status;
   if (s >= 200 && s < 300) {
-    return { outcome: 'sent', code: s, dsn: '2.0.0', text: `published to OCI Notifications${messageId ? ` as message ${messageId}` : ''}${rid}` };
+    const as = messageId ? ` as message ${messageId}` : '';
+    return { outcome: 'sent', code: s, dsn: '2.0.0', text: `published to OCI Notifications${as}${rid}` };
   }
   const what = `OCI Notifications answered ${s}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}${rid}`;
   if (s === 429) return { outcome: 'deferred', code: s, dsn: '4.7.0', text: `${what}; over the topic's publish rate, will retry` };
-  if (s >= 500 || s === 409) return { outcome: 'deferred', code: s, dsn: '4.3.0', text: what };
+  // 3xx: an endpoint that redirects is a configuration to fix, not a reason to bounce.
+  if (s >= 500 || s === 409 || s < 400) return { outcome: 'deferred', code: s, dsn: '4.3.0', text: what };
   if (s === 401) {
     return { outcome: 'deferred', code: s, dsn: '4.7.0',
-      text: `${what}; check the system clock, and that the key's fingerprint and OCIDs match the console (or the instance's dynamic group)` };
+      text: `${what}; check the system clock, and that the key's fingerprint and OCIDs match the console ` +
+        "(or the instance's dynamic group)" };
   }
   const dsn = s === 404 ? '5.1.1' : s === 403 ? '5.7.1' : s === 413 ? '5.3.4' : s === 400 ? '5.6.0' : '5.0.0';
   const hint = s === 404 ? '; check topic_id and that a policy allows this principal to "use ons-topics"' : '';
