@@ -16,7 +16,7 @@
 //                beside it (vm.Script cachedData: the Node 20 stand-in for module.enableCompileCache)
 //   snapshot     the cjs bundle inside a user-land start-up snapshot (node --snapshot-blob)
 import { build } from 'esbuild';
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +29,7 @@ const stubMissing = {
   name: 'stub-missing',
   setup(b) {
     b.onResolve({ filter: /^\.\.?\// }, (a) => {
-      if (!a.path.endsWith('.js')) return undefined;
+      if (!a.path.endsWith('.js') || !a.importer.startsWith(join(root, 'src'))) return undefined;
       const p = resolve(a.resolveDir, a.path.replace(/\.js$/, '.ts'));
       return existsSync(p) ? undefined : { path: p, namespace: 'missing' };
     });
@@ -62,7 +62,7 @@ const variants = {
     chmodSync(join(dir, 'sysmail.cjs'), 0o755);
   },
   snapshot: async (dir) => {
-    await buildCjs(dir, 'snapshot-entry.cjs', SNAPSHOT_FOOTER, true);
+    await buildCjs(dir, 'snapshot-entry.cjs', true);
     const r = spawnSync(process.execPath, ['--snapshot-blob', join(dir, 'sysmail.blob'), '--build-snapshot', join(dir, 'snapshot-entry.cjs')],
       { cwd: dir, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`snapshot build failed: ${r.stderr}`);
@@ -71,15 +71,39 @@ const variants = {
 
 // CommonJS: dynamic import() of an external package becomes require(), so it also works inside
 // vm.Script (no dynamic-import callback there) and inside a snapshot.
-function buildCjs(dir, file = 'sysmail.cjs', footer = '', snapshot = false) {
+function buildCjs(dir, file = 'sysmail.cjs', snapshot = false) {
   return build({
-    ...base, entryPoints: undefined, stdin: undefined,
-    entryPoints: { [file.replace(/\.cjs$/, '')]: snapshot ? join(dir, '..', '.snapshot-main.ts') : 'src/cli/main.ts' },
-    outExtension: { '.js': '.cjs' }, outdir: dir, format: 'cjs', splitting: false,
-    supported: { 'dynamic-import': false }, plugins: [stubMissing, externalExceptToml],
-    ...(snapshot ? { banner: { js: '' }, footer: { js: footer } } : {}),
+    ...base, outExtension: { '.js': '.cjs' }, outdir: dir, format: 'cjs', splitting: false,
+    supported: { 'dynamic-import': false },
+    ...(snapshot
+      ? { entryPoints: undefined, outfile: join(dir, file), outdir: undefined, banner: {},
+          stdin: { contents: SNAPSHOT_ENTRY, resolveDir: root, sourcefile: 'snapshot-entry.ts', loader: 'ts' },
+          plugins: [stubMissing, externalExceptToml, deferMain] }
+      : { entryPoints: { [file.replace(/\.cjs$/, '')]: 'src/cli/main.ts' }, plugins: [stubMissing, externalExceptToml],
+          ...(file === 'sysmail.cjs' ? {} : { banner: {} }) }),
   });
 }
+
+// In a snapshot, main() must run at deserialisation, not while the snapshot is built: export the
+// start instead of calling it (main.ts itself is unchanged).
+const deferMain = { name: 'defer-main', setup(b) {
+  b.onLoad({ filter: /src\/cli\/main\.ts$/ }, (a) => {
+    const src = readFileSync(a.path, 'utf8');
+    const call = 'main(process.argv.slice(2)).then(';
+    if (!src.includes(call)) throw new Error('main.ts no longer ends with main(process.argv.slice(2)).then(…)');
+    return { contents: src.replace(call, `export const start = () => ${call}`), loader: 'ts' };
+  });
+} };
+// The snapshot holds the initialised modules of the sendmail path (imported while building), so
+// that a run only deserialises them. argv: node --snapshot-blob BLOB sysmail sendmail -t
+const SNAPSHOT_ENTRY = `
+import { startupSnapshot } from 'node:v8';
+import { start } from './src/cli/main.js';
+startupSnapshot.setDeserializeMainFunction(() => { start(); });
+void Promise.all([import('./src/cli/sendmail.js'), import('./src/cli/runtime.js'), import('./src/cli/submit.js'),
+  import('./src/config/load.js'), import('./src/spool/file-spool.js'), import('./src/log/logger.js'),
+  import('./src/message/input.js'), import('./src/message/prepare.js'), import('smol-toml')]);
+`;
 
 // Reads the bundle, compiles it with the cached code if V8 accepts it, and writes a fresh cache
 // when there was none or V8 rejected it (another Node version). The cache is written after the
@@ -103,22 +127,13 @@ const m = { exports: {} };
 script.runInThisContext()(m.exports, require, m, file, __dirname);
 `;
 
-// The snapshot is built from a copy of main.ts whose call to main() is deferred to
-// deserialisation time: the snapshot holds the compiled, initialised modules, not a run.
-const SNAPSHOT_FOOTER = '';
-
 const names = process.argv.slice(2).length ? process.argv.slice(2) : Object.keys(variants);
 for (const name of names) {
   const dir = join(out, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  if (name === 'snapshot') writeSnapshotMain();
   const t0 = Date.now();
   await variants[name](dir);
   console.log(`${name}: built in ${Date.now() - t0} ms -> ${dir}`);
 }
 
-function writeSnapshotMain() {
-  // main.ts starts itself at import; for the snapshot the start has to wait for deserialisation.
-  writeFileSync(join(out, '.snapshot-main.ts'), `import { main, reportError } from '${join(root, 'src/cli/main.ts').replace(/\.ts$/, '.js')}';\n`);
-}

@@ -31,7 +31,7 @@ export function cutChars(s: string, max: number): string {
   if (s.length <= max) return s;
   let k = max;
   const c = s.charCodeAt(k - 1);
-  // mutated
+  if (c >= 0xd800 && c <= 0xdbff) k--;
   return s.slice(0, k);
 }
 
