@@ -46,7 +46,7 @@ const externalExceptToml = { name: 'external-except-toml', setup(b) {
 
 const base = {
   entryPoints: { sysmail: 'src/cli/main.ts' }, bundle: true, platform: 'node', target: 'node20',
-  logLevel: 'warning', legalComments: 'none', banner: { js: '#!/usr/bin/env node' },
+  logLevel: 'warning', legalComments: 'none', metafile: true, banner: { js: '#!/usr/bin/env node' },
 };
 
 const variants = {
@@ -133,7 +133,8 @@ for (const name of names) {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const t0 = Date.now();
-  await variants[name](dir);
+  const result = await variants[name](dir);
+  if (result?.metafile) writeFileSync(join(dir, 'meta.json'), JSON.stringify(result.metafile));
   console.log(`${name}: built in ${Date.now() - t0} ms -> ${dir}`);
 }
 

@@ -1,98 +1,166 @@
 #!/usr/bin/env node
-// Submission latency and peak RSS of `sendmail -t < 2 KB message` against Node's bare start-up,
-// side by side in one interleaved run (this machine is noisy: compare ratios within a run).
+// Issue 2: submission latency, CPU time and peak RSS of `sendmail -t < 2 KB message` against
+// Node's bare start-up, side by side in one interleaved run. The machine is shared and noisy:
+// compare the paired ratios within a run, never absolute times across runs.
 //
-//   npm run build && node bench/submit.mjs [--rounds 30] [--json]
+//   npm run build && node bench/submit.mjs [--rounds 30] [--variants default|all|NAME,...]
+//                                          [--cli dist/sysmail.js] [--json] [--out FILE.json]
 //
-// Variants, each spawned directly (no shell) and timed from spawn to exit:
-//   node -e 0            Node's floor
-//   sendmail -odq -t     durable queueing only (tmp, fsync, rename, fsync dir)
-//   sendmail -t          the default: queue, then start the background delivery and exit
-// Peak RSS is GNU time's %M for the same commands, in a second run of each round.
+// Variants (each spawned directly, no shell, by bench/lib/rusage.py: posix_spawn + wait4):
+//   node -e 0              Node's floor
+//   node write+fsync       Node's floor for a durable queue: new file, 2 KB, fsync, fsync dir
+//   sendmail -odq -t       the built CLI, queue only (tmp, write, fsync, rename, fsync dir)
+//   sendmail -t            the default: queue, start the background delivery, exit
+// With --variants all, also the packagings of bench/build-variants.mjs (built when missing),
+// each as `-odq -t`: split-toml, single, cjs, cjs-cache, snapshot.
+//
+// Per run: wall (spawn to reap), CPU (user+sys of the process and the children it waited for)
+// and peak RSS (ru_maxrss: the largest single process, as GNU time's %M). In each round every
+// variant runs once, the start rotating; the ratio is the median of the per-round ratios against
+// `node -e 0`. After each run the harness waits until the queue is empty and the detached
+// delivery has exited, so nothing overlaps the next timing.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync, readdirSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir, cpus } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'dist', 'sysmail.js');
-if (!existsSync(cli)) { console.error('run `npm run build` first'); process.exit(1); }
 const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0 ? process.argv[i + 1] : dflt; };
 const rounds = Number(arg('--rounds', '30'));
+const warmup = Number(arg('--warmup', '2'));
+const cli = resolve(arg('--cli', join(root, 'dist', 'sysmail.js')));
+const want = arg('--variants', 'default');
+if (!existsSync(cli)) { console.error(`${cli} not found: run \`npm run build\` first (or pass --cli)`); process.exit(1); }
 
-const dir = mkdtempSync(join(tmpdir(), 'sysmail-bench-'));
+// The spool must be on the real disk: on tmpfs the fsyncs would cost nothing.
+const dir = mkdtempSync(join(process.env.BENCH_DIR ?? '/var/tmp', 'sysmail-bench-'));
 const spool = join(dir, 'spool');
 const config = join(dir, 'sysmail.toml');
-writeFileSync(config, `[general]\nhostname = "bench.example.com"\ndomain = "example.com"\naliases = "/dev/null"\n`
+writeFileSync(config, `[general]\nhostname = "bench.example.com"\ndomain = "example.com"\naliases = false\n`
   + `[spool]\ndir = "${spool}"\n[log]\nfile = "${join(dir, 'sysmail.log')}"\n`
   + `[transports.box]\ntype = "maildir"\npath = "${join(dir, 'Maildir')}"\n`, { mode: 0o600 });
-const header = 'From: bench@example.com\nTo: rcpt@example.net\nSubject: benchmark message\nDate: Sun, 29 Nov 2026 00:00:00 +0000\n'
-  + 'Message-ID: <bench@example.com>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\n';
-const line = 'The quick brown fox jumps over the lazy dog, and the cron job reports its output.\n';
-let msg = header;
-while (msg.length + line.length <= 2047) msg += line;
-msg = (msg + 'x'.repeat(2047 - msg.length)).slice(0, 2047) + '\n';
-const env = { PATH: process.env.PATH, HOME: process.env.HOME, SYSMAIL_CONFIG: config };
+const msgFile = join(dir, 'msg-2k.eml');
+writeFileSync(msgFile, makeMessage(2048));
+const floorDir = join(dir, 'floor');
+mkdirSync(floorDir);
+const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: dir, LANG: 'C' };
 
-const variants = {
-  'node -e 0': [process.execPath, ['-e', '0']],
-  'sendmail -odq -t': [process.execPath, [cli, 'sendmail', '-odq', '-t']],
-  'sendmail -t': [process.execPath, [cli, 'sendmail', '-t']],
+const node = process.execPath;
+const V = join(root, 'bench', 'out', 'variants');
+const all = {
+  'node -e 0': [node, '-e', '0'],
+  'node write+fsync': [node, join(root, 'bench', 'lib', 'floor-write.cjs'), floorDir, '--dirsync'],
+  'sendmail -odq -t': [node, cli, 'sendmail', '-C', config, '-odq', '-t'],
+  'sendmail -t': [node, cli, 'sendmail', '-C', config, '-t'],
+  'split-toml -odq': [node, join(V, 'split-toml', 'sysmail.js'), 'sendmail', '-C', config, '-odq', '-t'],
+  'single -odq': [node, join(V, 'single', 'sysmail.js'), 'sendmail', '-C', config, '-odq', '-t'],
+  'cjs -odq': [node, join(V, 'cjs', 'sysmail.cjs'), 'sendmail', '-C', config, '-odq', '-t'],
+  'cjs-cache -odq': [node, join(V, 'cjs-cache', 'sysmail.cjs'), 'sendmail', '-C', config, '-odq', '-t'],
+  'snapshot -odq': [node, '--snapshot-blob', join(V, 'snapshot', 'sysmail.blob'), 'sysmail', 'sendmail', '-C', config, '-odq', '-t'],
 };
-
-function timeOnce([cmd, args]) {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const child = spawn(cmd, args, { env, stdio: ['pipe', 'ignore', 'inherit'] });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (code !== 0) reject(new Error(`${cmd} ${args.join(' ')} exited ${code}`));
-      else resolve(Number(process.hrtime.bigint() - t0) / 1e6);
-    });
-    child.stdin.end(msg);
-  });
+const names = want === 'default' ? ['node -e 0', 'node write+fsync', 'sendmail -odq -t', 'sendmail -t']
+  : want === 'all' ? Object.keys(all) : want.split(',');
+for (const n of names) if (!all[n]) { console.error(`unknown variant "${n}"; known: ${Object.keys(all).join(', ')}`); process.exit(64); }
+if (names.some((n) => all[n].some((a) => a.startsWith(V)) && !all[n].some((a) => a.startsWith(V) && existsSync(a)))) {
+  const r = spawnSync(node, [join(root, 'bench', 'build-variants.mjs')], { stdio: 'inherit' });
+  if (r.status !== 0) process.exit(1);
 }
 
-function rssOnce([cmd, args]) {
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { env, input: msg, encoding: 'utf8' });
-  return Number(r.stderr.trim().split('\n').pop());
+// The co-process that spawns and reaps (Node cannot read a child's rusage).
+const helper = spawn('python3', [join(root, 'bench', 'lib', 'rusage.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
+const replies = createInterface({ input: helper.stdout })[Symbol.asyncIterator]();
+async function run(argv) {
+  helper.stdin.write(JSON.stringify({ argv, env, stdin: msgFile }) + '\n');
+  const { value, done } = await replies.next();
+  if (done) throw new Error('bench/lib/rusage.py stopped');
+  const r = JSON.parse(value);
+  if (r.rc !== 0) throw new Error(`${argv.join(' ')} exited ${r.rc}`);
+  return r;
 }
 
-async function drain() {
-  // Let background deliveries finish so they do not overlap the next round's timings.
-  for (let i = 0; i < 200; i++) {
-    const q = existsSync(join(spool, 'queue')) ? readdirSync(join(spool, 'queue')) : [];
-    if (q.length === 0) return;
-    if (i === 20) spawnSync(process.execPath, [cli, 'flush', '--quiet'], { env });
-    await new Promise((r) => setTimeout(r, 25));
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+function busy() {
+  // A queued message, or a detached `sysmail flush` of ours (its argv names our config), still running.
+  const q = join(spool, 'queue');
+  if (existsSync(q) && readdirSync(q).length > 0) return true;
+  if (existsSync(join(spool, 'active')) && readdirSync(join(spool, 'active')).length > 0) return true;
+  for (const p of readdirSync('/proc')) {
+    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
+    try { if (readFileSync(`/proc/${p}/cmdline`, 'latin1').includes(config) && readFileSync(`/proc/${p}/cmdline`, 'latin1').includes('flush')) return true; } catch { /* gone */ }
+  }
+  return false;
+}
+async function drain(queueOnly) {
+  // -odq leaves its message queued: remove it (untimed) so that the queue stays the same size.
+  if (queueOnly) for (const f of readdirSync(join(spool, 'queue'))) rmSync(join(spool, 'queue', f));
+  for (let i = 0; i < 2000 && busy(); i++) await sleep(5);
+  if (busy()) throw new Error(`the queue in ${spool} did not drain: see ${join(dir, 'sysmail.log')}`);
+  rmSync(floorDir, { recursive: true, force: true }); mkdirSync(floorDir);
+}
+
+const load0 = loadavg();
+const res = Object.fromEntries(names.map((n) => [n, { wall: [], cpu: [], rss: [], ratio: [], cpuRatio: [] }]));
+for (let r = -warmup; r < rounds; r++) {
+  const k = ((r % names.length) + names.length) % names.length;
+  const order = [...names.slice(k), ...names.slice(0, k)];
+  const got = {};
+  for (const n of order) { got[n] = await run(all[n]); await drain(all[n].includes('-odq')); }
+  if (r < 0) continue;
+  const base = got['node -e 0'];
+  for (const n of names) {
+    const g = got[n];
+    res[n].wall.push(g.wall_ms); res[n].cpu.push(g.user_ms + g.sys_ms); res[n].rss.push(g.maxrss_kib);
+    if (base) { res[n].ratio.push(g.wall_ms / base.wall_ms); res[n].cpuRatio.push((g.user_ms + g.sys_ms) / (base.user_ms + base.sys_ms)); }
   }
 }
+helper.stdin.end();
+const load1 = loadavg();
 
-const median = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-const names = Object.keys(variants);
-const wall = Object.fromEntries(names.map((n) => [n, []]));
-const rss = Object.fromEntries(names.map((n) => [n, []]));
-const ratios = Object.fromEntries(names.map((n) => [n, []]));
-
-for (let r = -2; r < rounds; r++) {
-  const order = names.map((_, i) => names[(i + Math.max(0, r)) % names.length]);
-  const got = {};
-  for (const n of order) { got[n] = await timeOnce(variants[n]); await drain(); }
-  if (r < 0) continue; // warm-up
-  for (const n of names) { wall[n].push(got[n]); ratios[n].push(got[n] / got['node -e 0']); rss[n].push(rssOnce(variants[n])); await drain(); }
-}
-
-const rows = names.map((n) => ({
-  variant: n, wall_ms_median: +median(wall[n]).toFixed(1), wall_ms_min: +Math.min(...wall[n]).toFixed(1),
-  wall_ms_max: +Math.max(...wall[n]).toFixed(1), ratio_vs_node_median: +median(ratios[n]).toFixed(3),
-  peak_rss_kib_median: median(rss[n]), rss_ratio_vs_node: +(median(rss[n]) / median(rss['node -e 0'])).toFixed(3),
-}));
-if (process.argv.includes('--json')) console.log(JSON.stringify({ rounds, node: process.version, rows }, null, 2));
+const med = (xs) => { const s = [...xs].sort((a, b) => a - b); const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const q = (xs, p) => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.floor(p * s.length))]; };
+const f1 = (x) => Math.round(x * 10) / 10;
+const baseRss = res['node -e 0'] ? med(res['node -e 0'].rss) : null;
+const rows = names.map((n) => {
+  const x = res[n];
+  return {
+    variant: n, argv: all[n].map((a) => a.replace(dir, '$DIR').replace(root, '.')),
+    wall_ms: { median: f1(med(x.wall)), p25: f1(q(x.wall, 0.25)), p75: f1(q(x.wall, 0.75)), min: f1(Math.min(...x.wall)), max: f1(Math.max(...x.wall)) },
+    cpu_ms: { median: f1(med(x.cpu)), min: f1(Math.min(...x.cpu)), max: f1(Math.max(...x.cpu)) },
+    wall_ratio_vs_node: x.ratio.length ? +med(x.ratio).toFixed(3) : null,
+    cpu_ratio_vs_node: x.cpuRatio.length ? +med(x.cpuRatio).toFixed(3) : null,
+    peak_rss_kib: { median: med(x.rss), min: Math.min(...x.rss), max: Math.max(...x.rss) },
+    rss_ratio_vs_node: baseRss ? +(med(x.rss) / baseRss).toFixed(3) : null,
+    raw: { wall_ms: x.wall.map(f1), cpu_ms: x.cpu.map(f1), rss_kib: x.rss },
+  };
+});
+const out = {
+  date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu_model: cpus()[0]?.model,
+  loadavg_start: load0.map(f1), loadavg_end: load1.map(f1), rounds, warmup, message_bytes: 2048, cli: cli.replace(root, '.'), rows,
+};
+if (arg('--out', null)) writeFileSync(arg('--out', null), JSON.stringify(out, null, 1));
+if (process.argv.includes('--json')) console.log(JSON.stringify(out, null, 1));
 else {
-  console.log(`rounds: ${rounds}, node ${process.version}, message ${msg.length} bytes`);
-  console.log('| variant | wall ms median (min–max) | ratio vs node -e 0 (paired median) | peak RSS KiB (median) | RSS ratio |');
-  console.log('|---|---|---|---|---|');
-  for (const r of rows) console.log(`| ${r.variant} | ${r.wall_ms_median} (${r.wall_ms_min}–${r.wall_ms_max}) | ${r.ratio_vs_node_median} | ${r.peak_rss_kib_median} | ${r.rss_ratio_vs_node} |`);
+  console.log(`${out.date}  node ${out.node}, ${out.cpus} CPUs, load ${load0.map(f1).join(' ')} -> ${load1.map(f1).join(' ')}, `
+    + `${rounds} rounds (+${warmup} warm-up), message 2048 bytes, cli ${out.cli}`);
+  console.log('| variant | wall ms median (p25–p75; min–max) | wall ratio vs node -e 0 | CPU ms median | CPU ratio | peak RSS KiB median (min–max) | RSS ratio |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(`| ${r.variant} | ${r.wall_ms.median} (${r.wall_ms.p25}–${r.wall_ms.p75}; ${r.wall_ms.min}–${r.wall_ms.max}) | ${r.wall_ratio_vs_node ?? '–'} `
+      + `| ${r.cpu_ms.median} | ${r.cpu_ratio_vs_node ?? '–'} | ${r.peak_rss_kib.median} (${r.peak_rss_kib.min}–${r.peak_rss_kib.max}) | ${r.rss_ratio_vs_node ?? '–'} |`);
+  }
 }
 rmSync(dir, { recursive: true, force: true });
+
+function makeMessage(size) {
+  // The same 2048-byte message as the shared peer harness (lib/bench.py make_message).
+  const hdr = 'From: Bench Sender <sender@example.org>\nTo: Bench Rcpt <rcpt@example.net>\nSubject: bench\n'
+    + 'Date: Thu, 01 Jan 2026 00:00:00 +0000\nMessage-ID: <bench-msg@example.org>\nMIME-Version: 1.0\n'
+    + 'Content-Type: text/plain; charset=us-ascii\n\n';
+  const line = 'The quick brown fox jumps over the lazy dog. 0123456789 abcdefghij\n';
+  let body = '';
+  while (hdr.length + body.length + line.length <= size) body += line;
+  body += 'x'.repeat(size - hdr.length - body.length - 1) + '\n';
+  return hdr + body;
+}

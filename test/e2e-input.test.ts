@@ -19,6 +19,7 @@ function maildirHost(extra = ''): TestHost {
 const queueFiles = (host: TestHost) => (existsSync(join(host.spool, 'queue')) ? readdirSync(join(host.spool, 'queue')) : []);
 const tmpFiles = (host: TestHost) => (existsSync(join(host.spool, 'tmp')) ? readdirSync(join(host.spool, 'tmp')) : []);
 
+/** Submissions in these tests use -odq (queue only), so this flush is the only delivery pass. */
 async function deliverAll(host: TestHost): Promise<string[]> {
   const f = await runCli(['flush'], { env: host.env });
   assert.equal(f.code, 0, f.stderr);
@@ -67,7 +68,7 @@ test('odd but valid input is queued and delivered with the body intact', async (
     ['8-bit without MIME', Buffer.from('Subject: latin\n\ncaf\xe9 gr\xfc\xdfe\n', 'latin1')],
   ];
   for (const [name, input] of cases) {
-    const r = await runCli(['sendmail', '-i', 'box@example.net'], { input, env: host.env });
+    const r = await runCli(['sendmail', '-odq', '-i', 'box@example.net'], { input, env: host.env });
     assert.equal(r.code, 0, `${name}: ${r.stderr}`);
   }
   const delivered = await deliverAll(host);
@@ -81,9 +82,9 @@ test('odd but valid input is queued and delivered with the body intact', async (
 
 test('without -i a lone "." ends the message, as sendmail does; with -i it is kept', async () => {
   const host = maildirHost();
-  let r = await runCli(['sendmail', 'box@example.net'], { input: 'Subject: dot\n\nbefore\n.\nafter\n', env: host.env });
+  let r = await runCli(['sendmail', '-odq', 'box@example.net'], { input: 'Subject: dot\n\nbefore\n.\nafter\n', env: host.env });
   assert.equal(r.code, 0, r.stderr);
-  r = await runCli(['sendmail', '-oi', 'box@example.net'], { input: 'Subject: dot2\n\nbefore\n.\nafter\n', env: host.env });
+  r = await runCli(['sendmail', '-odq', '-oi', 'box@example.net'], { input: 'Subject: dot2\n\nbefore\n.\nafter\n', env: host.env });
   assert.equal(r.code, 0, r.stderr);
   const delivered = await deliverAll(host);
   const dot = delivered.find((m) => m.includes('Subject: dot\n'))!;
@@ -95,7 +96,7 @@ test('without -i a lone "." ends the message, as sendmail does; with -i it is ke
 test('send -s: CR/LF and shell syntax in the subject never create a header or run anything', async () => {
   const host = maildirHost();
   const subject = 'Report $(touch /tmp/sysmail-subject-pwned) "q" \r\nBcc: victim@example.net\nX-Injected: yes';
-  const r = await runCli(['send', '-s', subject, 'box@example.net'], { input: 'the report\n', env: host.env });
+  const r = await runCli(['send', '--queue', '-s', subject, 'box@example.net'], { input: 'the report\n', env: host.env });
   assert.equal(r.code, 0, r.stderr);
   const [m] = await deliverAll(host);
   const head = m!.slice(0, m!.indexOf('\n\n'));
@@ -108,7 +109,7 @@ test('send -s: CR/LF and shell syntax in the subject never create a header or ru
 
 test('notify SUBJECT sends stdin to general.admin', async () => {
   const host = maildirHost('admin = "boss@example.net"');
-  const r = await runCli(['notify', 'Nightly backup'], { input: 'all good\n', env: host.env });
+  const r = await runCli(['notify', '--queue', 'Nightly backup'], { input: 'all good\n', env: host.env });
   assert.equal(r.code, 0, r.stderr);
   const [m] = await deliverAll(host);
   assert.match(m!, /^Subject: Nightly backup$/m);

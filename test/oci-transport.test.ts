@@ -273,6 +273,19 @@ test('a 200 KB report is cut to the 64 KB limit at a character boundary; the ful
   assert.equal(readdirSync(join(archiveDir, 'tmp')).length, 0);
 }));
 
+test('with archive_dir = false a long body is still cut to fit, and the marker says no copy was kept', () => withFake(async (fake, dir, c) => {
+  apiKeySetup(fake, dir);
+  const raw = `Subject: big\n\n${'line of a long report\n'.repeat(10_000)}`;
+  const { t } = transport(ociConfig(fake, { archiveDir: null }), dir, c);
+  const [r] = await t.deliver(message(raw, c.now()), ['ops@example.com']);
+  await t.close();
+  assert.equal(r!.outcome, 'sent', r!.text);
+  const m = fake.messages[0]!;
+  assert.ok(m.bytes <= MAX_PAYLOAD_BYTES);
+  assert.match(m.body, /line of a long report\n\n\[sysmail: cut .* The full message \(\d+ bytes\) was not kept: archive_dir is off on web1\]$/);
+  assert.deepEqual(readdirSync(dir).sort(), ['.oci'], 'no archive directory was made');
+}));
+
 test('429 then 202: deferred first, sent on the next attempt, published once', () => withFake(async (fake, dir, c) => {
   apiKeySetup(fake, dir);
   fake.queueResponses({ status: 429, code: 'TooManyRequests', message: 'Too many requests for the topic' });

@@ -138,7 +138,6 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const { timingSafeEqual, createHash } = await import('node:crypto');
 
   const makeServer = () => {
-    const s = sec;
     const options = sessionOptions({
       config: opts.config,
       log: opts.log,
@@ -152,8 +151,8 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         // Compare even for unknown users so the timing does not tell which names exist.
         return timingSafeEqual(want ?? Buffer.alloc(32), got) && want !== undefined;
       },
-      tls: s.tls,
-      auth: s.tls !== null && s.users.size > 0,
+      tls: sec.tls,
+      auth: sec.tls !== null && sec.users.size > 0,
       idleTimeoutMs: opts.idleTimeoutMs,
     });
     const server = new SMTPServer(options);

@@ -122,11 +122,9 @@ export function createInstancePrincipalAuth(opts: InstancePrincipalOptions): Oci
     const http = await createHttpClient();
     try {
       region ??= await fetchRegion(http);
-      const [certPem, keyPem, intermediatePem] = [
-        await imdsGet(http, 'identity/cert.pem'),
-        await imdsGet(http, 'identity/key.pem'),
-        await imdsGet(http, 'identity/intermediate.pem', true),
-      ];
+      const certPem = await imdsGet(http, 'identity/cert.pem');
+      const keyPem = await imdsGet(http, 'identity/key.pem');
+      const intermediatePem = await imdsGet(http, 'identity/intermediate.pem', true);
       let cert: X509Certificate;
       let leafKey: KeyObject;
       try {
@@ -163,7 +161,7 @@ export function createInstancePrincipalAuth(opts: InstancePrincipalOptions): Oci
       }
       if (res.status !== 200) {
         throw tempError('EOCIAUTH', `OCI federation endpoint ${url.origin} answered ${res.status}: ${res.body.slice(0, 300)}`, undefined,
-          'check that the instance is in a dynamic group and that the region is right');
+          'the auth service refused the instance certificate: check the region (or federation_url) and the system clock');
       }
       let token: unknown;
       try { token = (JSON.parse(res.body) as { token?: unknown }).token; } catch { token = undefined; }

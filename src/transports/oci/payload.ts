@@ -68,8 +68,9 @@ export function buildPayload(title: string, text: string, marker: string, limit 
   return { title, body, json: JSON.stringify({ title, body }), cut: true };
 }
 
-/** The note that ends a cut body: what happened and where the whole message is. */
-export function cutMarker(fullBytes: number, host: string, archiveDir: string, file: string): string {
-  return `\n\n[sysmail: cut to fit the 64 KB limit of OCI Notifications. The full message (${fullBytes} bytes) ` +
-    `is kept on ${host} in the Maildir ${archiveDir} as ${file}]`;
+/** The note that ends a cut body: what happened and where the whole message is (archiveDir null: nowhere). */
+export function cutMarker(fullBytes: number, host: string, archiveDir: string | null, file: string): string {
+  const head = `\n\n[sysmail: cut to fit the 64 KB limit of OCI Notifications. The full message (${fullBytes} bytes) `;
+  return archiveDir === null ? `${head}was not kept: archive_dir is off on ${host}]`
+    : `${head}is kept on ${host} in the Maildir ${archiveDir} as ${file}]`;
 }

@@ -5,7 +5,7 @@
  * Guarantees: the title is the decoded Subject tagged `[host]` (unless
  * general.tag_host is off); the request fits the 64 KB limit, and when the
  * body had to be cut the full message is first stored in the archive
- * Maildir and the marker says where; publishes
+ * Maildir (unless archive_dir is off) and the marker says where; publishes
  * to one topic stay within 60 a minute per process (a short wait, else a
  * deferral); a 401 makes instance principals fetch a new token and retry once.
  * Outcomes: 2xx sent; 429, 5xx, 409, 401 (as Postfix's
@@ -91,7 +91,8 @@ const warned = new Set<string>();
 
 export function createOciTransport(cfg: OciTransportConfig, ctx: TransportContext, deps: OciTransportDeps = {}): Transport {
   const host = ctx.config.general.hostname;
-  const archiveDir = cfg.archiveDir ?? `${ctx.config.spool.dir.replace(/\/+$/, '')}/archive`;
+  // The config loader fills in the default (<spool>/archive); null means `archive_dir = false`.
+  const archiveDir = cfg.archiveDir;
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const bucket = bucketFor(cfg.topicId, deps.ratePerMinute ?? TOPIC_RATE_PER_MINUTE);
   let setup: Promise<{ auth: OciAuth; http: HttpClient; signer: typeof import('./signer.js') }> | null = null;
@@ -148,9 +149,7 @@ export function createOciTransport(cfg: OciTransportConfig, ctx: TransportContex
     const title = buildTitle(subject, ctx.config.general.tagHost ? host : null);
     // Slack, SMS and HTTPS subscribers never see the title: an empty body would tell them nothing.
     const payload = buildPayload(title, text || title, cutMarker(msg.raw.length, host, archiveDir, file));
-    if (payload.cut) {
-      await archiveMessage(archiveDir, file, msg.raw);
-    }
+    if (payload.cut && archiveDir !== null) await archiveMessage(archiveDir, file, msg.raw);
 
     const slot = await acquire(bucket, ctx.now, deps.maxRateWaitMs ?? MAX_RATE_WAIT_MS, sleep);
     if (!slot.ok) {

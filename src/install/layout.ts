@@ -1,0 +1,73 @@
+/**
+ * Where an installed sysmail lives on the host: one table shared by
+ * `sysmail install`, `uninstall`, `doctor`, the SELinux file contexts
+ * (packaging/selinux/sysmail.fc) and docs/INSTALL.md. Change a path here and
+ * in those two files together; test/selinux.test.ts checks the .fc against it.
+ */
+
+/** Marker line in every wrapper we write: how doctor and install recognise ours. */
+export const WRAPPER_MARKER = 'sysmail-wrapper';
+
+export interface WrapperSpec {
+  path: string;
+  /** The subcommand the wrapper runs (null: pass the arguments through). */
+  command: string | null;
+}
+
+/**
+ * Shell wrappers that exec node on the entry point with a fixed subcommand,
+ * so they work whatever name they are called by (alternatives links, direct
+ * calls) and so SELinux can label them sendmail_exec_t. The daemon entry is
+ * what the systemd units run: labelled sendmail_exec_t, it makes systemd
+ * start `serve` and `flush` in sendmail_t, while the admin's own `sysmail`
+ * command stays unlabelled (see packaging/selinux/README.md).
+ */
+export const WRAPPERS = {
+  sendmail: { path: '/usr/sbin/sendmail.sysmail', command: 'sendmail' },
+  mailq: { path: '/usr/bin/mailq.sysmail', command: 'mailq' },
+  newaliases: { path: '/usr/bin/newaliases.sysmail', command: 'newaliases' },
+  daemon: { path: '/usr/libexec/sysmail/sysmail', command: null },
+} as const satisfies Record<string, WrapperSpec>;
+
+/** The programs other software calls, and which wrapper each becomes. */
+export const MTA_LINKS = [
+  { link: '/usr/sbin/sendmail', wrapper: WRAPPERS.sendmail.path, rhelSlave: null, debianSlave: null },
+  { link: '/usr/bin/mailq', wrapper: WRAPPERS.mailq.path, rhelSlave: 'mta-mailq', debianSlave: 'sendmail-mailq' },
+  { link: '/usr/bin/newaliases', wrapper: WRAPPERS.newaliases.path, rhelSlave: 'mta-newaliases', debianSlave: 'sendmail-newaliases' },
+] as const;
+
+/** RHEL's link group, as Postfix (priority 30) and Sendmail (90) register. */
+export const RHEL_GROUP = 'mta';
+/** Debian has no MTA group; sysmail makes one named after its master link. */
+export const DEBIAN_GROUP = 'sendmail';
+export const ALTERNATIVES_PRIORITY = 30;
+/** /usr/lib/sendmail, the historic path some programs still call (RHEL slave mta-sendmail). */
+export const RHEL_LIB_SENDMAIL = { link: '/usr/lib/sendmail', name: 'mta-sendmail' };
+
+/** Suffix of a diverted (Debian) or backed-up original. */
+export const DIVERT_SUFFIX = '.sysmail-orig';
+
+export const CONFIG_DIR = '/etc/sysmail';
+export const CONFIG_FILE = '/etc/sysmail/sysmail.toml';
+export const SECRETS_DIR = '/etc/sysmail/secrets';
+export const SPOOL_DIR = '/var/spool/sysmail';
+export const LOG_DIR = '/var/log/sysmail';
+export const STATE_DIR = '/var/lib/sysmail';
+export const STATE_FILE = '/var/lib/sysmail/install-state.json';
+/** Originals of files replaced on distributions without dpkg-divert or alternatives. */
+export const BACKUP_DIR = '/var/lib/sysmail/backup';
+export const UNIT_DIR = '/etc/systemd/system';
+export const UNITS = ['sysmail.service', 'sysmail-flush.service', 'sysmail-flush.timer'] as const;
+export const MAN_DIR = '/usr/local/share/man';
+/** man/<file> -> section directory. */
+export const MAN_PAGES = [
+  { file: 'sysmail.8', section: 'man8' },
+  { file: 'sysmail-sendmail.8', section: 'man8' },
+  { file: 'sysmail.toml.5', section: 'man5' },
+] as const;
+
+/** Spool layout, as src/spool/fsutil.ts ensureLayout makes it. */
+export const SPOOL_ROOT_MODE = 0o711;
+export const SPOOL_PRIVATE = ['tmp', 'queue', 'active', 'state', 'failed', 'corrupt'] as const;
+export const SPOOL_PRIVATE_MODE = 0o700;
+export const SPOOL_DROP_MODE = 0o1777;
