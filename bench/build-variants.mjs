@@ -15,6 +15,11 @@
 //   cjs-cache    the cjs bundle run through a small launcher that keeps V8's code cache in a file
 //                beside it (vm.Script cachedData: the Node 20 stand-in for module.enableCompileCache)
 //   snapshot     the cjs bundle inside a user-land start-up snapshot (node --snapshot-blob)
+//   *-lean       split-lean, cjs-cache-lean, snapshot-lean: the same with three source changes
+//                applied at bundle time (src/ is not touched), to measure what they would gain:
+//                child_process loaded only when a background flush is started, the Message-ID
+//                random part from Math.random instead of webcrypto, and standard input read with
+//                fs.readSync instead of the process.stdin stream (see LEAN_PATCHES).
 import { build } from 'esbuild';
 import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -52,6 +57,8 @@ const base = {
 const variants = {
   split: (dir) => build({ ...base, outdir: dir, format: 'esm', splitting: true, packages: 'external',
     chunkNames: 'chunks/[name]-[hash]', plugins: [stubMissing] }),
+  'split-lean': (dir) => build({ ...base, outdir: dir, format: 'esm', splitting: true, packages: 'external',
+    chunkNames: 'chunks/[name]-[hash]', plugins: [stubMissing, lean] }),
   'split-toml': (dir) => build({ ...base, outdir: dir, format: 'esm', splitting: true,
     chunkNames: 'chunks/[name]-[hash]', plugins: [stubMissing, externalExceptToml] }),
   single: (dir) => build({ ...base, outdir: dir, format: 'esm', splitting: false, plugins: [stubMissing, externalExceptToml] }),
@@ -61,25 +68,47 @@ const variants = {
     writeFileSync(join(dir, 'sysmail.cjs'), CACHE_LAUNCHER);
     chmodSync(join(dir, 'sysmail.cjs'), 0o755);
   },
-  snapshot: async (dir) => {
-    await buildCjs(dir, 'snapshot-entry.cjs', true);
+  'cjs-cache-lean': async (dir) => {
+    await buildCjs(dir, 'sysmail-main.cjs', false, [lean]);
+    writeFileSync(join(dir, 'sysmail.cjs'), CACHE_LAUNCHER);
+    chmodSync(join(dir, 'sysmail.cjs'), 0o755);
+  },
+  // The smallest file the sendmail path can have: only the modules `sendmail -t` runs (the
+  // commands and paths it never reaches are cut off), minified, with the code cache and lean.
+  'sendmail-only': async (dir) => {
+    await build({ ...base, banner: {}, outfile: join(dir, 'sysmail-main.cjs'), format: 'cjs', splitting: false,
+      supported: { 'dynamic-import': false }, minifyWhitespace: true, minifySyntax: true,
+      plugins: [cutOff, stubMissing, externalExceptToml, lean] });
+    writeFileSync(join(dir, 'sysmail.cjs'), CACHE_LAUNCHER);
+  },
+  'cjs-cache-lean-min': async (dir) => {
+    await build({ ...base, banner: {}, outfile: join(dir, 'sysmail-main.cjs'), format: 'cjs', splitting: false,
+      supported: { 'dynamic-import': false }, minifyWhitespace: true, minifySyntax: true,
+      plugins: [stubMissing, externalExceptToml, lean] });
+    writeFileSync(join(dir, 'sysmail.cjs'), CACHE_LAUNCHER);
+  },
+  snapshot: (dir) => buildSnapshot(dir, []),
+  'snapshot-lean': (dir) => buildSnapshot(dir, [lean]),
+};
+
+async function buildSnapshot(dir, extra) {
+    await buildCjs(dir, 'snapshot-entry.cjs', true, extra);
     const r = spawnSync(process.execPath, ['--snapshot-blob', join(dir, 'sysmail.blob'), '--build-snapshot', join(dir, 'snapshot-entry.cjs')],
       { cwd: dir, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`snapshot build failed: ${r.stderr}`);
-  },
-};
+}
 
 // CommonJS: dynamic import() of an external package becomes require(), so it also works inside
 // vm.Script (no dynamic-import callback there) and inside a snapshot.
-function buildCjs(dir, file = 'sysmail.cjs', snapshot = false) {
+function buildCjs(dir, file = 'sysmail.cjs', snapshot = false, extra = []) {
   return build({
     ...base, outExtension: { '.js': '.cjs' }, outdir: dir, format: 'cjs', splitting: false,
     supported: { 'dynamic-import': false },
     ...(snapshot
       ? { entryPoints: undefined, outfile: join(dir, file), outdir: undefined, banner: {},
           stdin: { contents: SNAPSHOT_ENTRY, resolveDir: root, sourcefile: 'snapshot-entry.ts', loader: 'ts' },
-          plugins: [stubMissing, externalExceptToml, deferMain] }
-      : { entryPoints: { [file.replace(/\.cjs$/, '')]: 'src/cli/main.ts' }, plugins: [stubMissing, externalExceptToml],
+          plugins: [stubMissing, externalExceptToml, deferMain, ...extra] }
+      : { entryPoints: { [file.replace(/\.cjs$/, '')]: 'src/cli/main.ts' }, plugins: [stubMissing, externalExceptToml, ...extra],
           ...(file === 'sysmail.cjs' ? {} : { banner: {} }) }),
   });
 }
@@ -104,6 +133,80 @@ void Promise.all([import('./src/cli/sendmail.js'), import('./src/cli/runtime.js'
   import('./src/config/load.js'), import('./src/spool/file-spool.js'), import('./src/log/logger.js'),
   import('./src/message/input.js'), import('./src/message/prepare.js'), import('smol-toml')]);
 `;
+
+const IP_HELPERS = `
+const isIPv4 = (s: string): boolean => { const p = s.split('.'); return p.length === 4 && p.every((x) => /^(0|[1-9][0-9]{0,2})$/.test(x) && Number(x) <= 255); };
+const isIPv6 = (s: string): boolean => { if (!s.includes(':')) return false; try { new URL('http://[' + s + ']/'); return true; } catch { return false; } };
+const isIP = (s: string): number => (isIPv4(s) ? 4 : isIPv6(s) ? 6 : 0);
+`;
+// Source changes proposed for the sendmail path, applied at bundle time only to measure them.
+// Each is [file, exact text in the file, replacement]; a file that no longer has the text fails
+// the build, so a stale patch is never measured silently.
+const LEAN_PATCHES = [
+  // child_process (+net, +stream, +dgram: ~3 ms CPU, ~2 MB) only when a flush is spawned.
+  ['src/cli/submit.ts', "import { spawn } from 'node:child_process';",
+    "import { createRequire } from 'node:module';\n"
+    + "const spawn: typeof import('node:child_process').spawn = ((...a: Parameters<typeof import('node:child_process').spawn>) => "
+    + "createRequire(process.execPath)('node:child_process').spawn(...a)) as never;"],
+  // globalThis.crypto initialises webcrypto (~2–3 ms CPU, ~2 MB); a Message-ID needs uniqueness, not secrecy.
+  ['src/message/prepare.ts', "globalThis.crypto.randomUUID().replace(/-/g, '')",
+    "(Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2) + process.pid.toString(36))"],
+  // process.stdin builds a stream (fs.ReadStream or net.Socket: ~4 ms CPU, ~2 MB); a blocking
+  // fd 0 can be read with readSync. EAGAIN (a non-blocking pipe) falls back to the stream.
+  ['src/message/input.ts', 'export function readMessage(stream: NodeJS.ReadableStream, opts: ReadOptions): Promise<Buffer> {',
+    `import { readSync as readSyncFd } from 'node:fs';
+export function readMessage(stream: NodeJS.ReadableStream, opts: ReadOptions): Promise<Buffer> {
+  if (stream !== null) return readMessageStream(stream, opts);
+  const chunks: Buffer[] = [];
+  let total = 0;
+  const dots = opts.dotEnds ? new DotScanner() : null;
+  let end = -1;
+  for (;;) {
+    const buf = Buffer.allocUnsafe(65536);
+    let n: number;
+    try { n = readSyncFd(0, buf, 0, buf.length, null); } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EAGAIN' && total === 0) return readMessageStream(process.stdin, opts);
+      if ((err as NodeJS.ErrnoException).code === 'EOF') break;
+      return Promise.reject(ioError('cannot read the message from standard input', err));
+    }
+    if (n === 0) break;
+    const chunk = buf.subarray(0, n);
+    end = dots ? dots.scan(chunk, total) : -1;
+    if ((end >= 0 ? end : total + n) > opts.maxSize) return Promise.reject(tooBig(opts.maxSize));
+    chunks.push(chunk); total += n;
+    if (end >= 0) break;
+  }
+  if (end < 0 && dots && (dots.state === 1 || dots.state === 2)) end = dots.lineStart;
+  const all = Buffer.concat(chunks, total);
+  const msg = end >= 0 ? all.subarray(0, end) : all;
+  if (msg.length === 0) return Promise.reject(new SysmailError('EEMPTY', 'no message on standard input', { exit: EX.DATAERR }));
+  return Promise.resolve(msg);
+}
+function readMessageStream(stream: NodeJS.ReadableStream, opts: ReadOptions): Promise<Buffer> {`],
+  // …and the caller must not touch the process.stdin getter, which builds the stream.
+  ['src/cli/sendmail.ts', 'readMessage(process.stdin,', 'readMessage(null as never,'],
+  // node:net (+stream, +dgram…: ~2–3 ms CPU) is loaded by the config validator only for isIP*.
+  ['src/config/syntax.ts', "import { isIPv4, isIPv6 } from 'node:net';", IP_HELPERS],
+  ['src/config/validate-transports.ts', "import { isIP } from 'node:net';", IP_HELPERS],
+];
+const lean = { name: 'lean', setup(b) {
+  for (const [file, from, to] of LEAN_PATCHES) {
+    b.onLoad({ filter: new RegExp(file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&') + '$') }, (a) => {
+      const src = readFileSync(a.path, 'utf8');
+      if (!src.includes(from)) throw new Error(`${file} changed: the lean patch no longer applies (${from.slice(0, 60)}…)`);
+      return { contents: src.replace(from, to), loader: 'ts' };
+    });
+  }
+} };
+
+// Modules that `sendmail -t` (queue, then spawn a flush) never runs: cut off for 'sendmail-only'.
+const CUT = /\/(cli\/(admin|serve|deliver|send|logview|import|doctor|install|help)|server\/stdio|spool\/recover)\.js$/;
+const cutOff = { name: 'cut-off', setup(b) {
+  b.onResolve({ filter: /^\.\.?\// }, (a) => {
+    const p = resolve(a.resolveDir, a.path);
+    return CUT.test(p) && a.importer.startsWith(join(root, 'src')) ? { path: p, namespace: 'missing' } : undefined;
+  });
+} };
 
 // Reads the bundle, compiles it with the cached code if V8 accepts it, and writes a fresh cache
 // when there was none or V8 rejected it (another Node version). The cache is written after the

@@ -51,6 +51,8 @@ export async function startRelayProxy(target) {
   let server = null;
   let port = 0;
   let bounces = 0;
+  let upping = null;
+  let closed = false;
   const onConnection = (client) => {
     const upstream = net.connect(target.port, target.host);
     sockets.add(client);
@@ -91,8 +93,12 @@ export async function startRelayProxy(target) {
       sockets.clear();
       await new Promise((r) => s.close(() => r()));
     },
-    async up() { if (!server) await listen(); },
-    async close() { await this.down(); },
+    up() {
+      if (server || closed) return Promise.resolve();
+      upping ??= listen().finally(() => { upping = null; });
+      return upping;
+    },
+    async close() { closed = true; await upping?.catch(() => {}); await this.down(); },
   };
 }
 
@@ -285,6 +291,8 @@ timeouts = { connect = "2s", greeting = "3s", command = "3s", data = "5s" }
   const acked = new Set();
   const unacked = new Set();
   const killedByUs = new Set();
+  let stopping = false;
+  let submissionsDone = false;
 
   // serve: started, killed and restarted by the chaos loop.
   let serve = null;
@@ -367,8 +375,6 @@ timeouts = { connect = "2s", greeting = "3s", command = "3s", data = "5s" }
     }
   };
 
-  let stopping = false;
-  let submissionsDone = false;
   const runId = seed.toString(36);
   const queue = Array.from({ length: count }, (_, i) => i);
   const worker = async () => {
@@ -417,10 +423,11 @@ timeouts = { connect = "2s", greeting = "3s", command = "3s", data = "5s" }
     },
     bounceRelay: () => {
       if (!relay.isUp) return false;
-      void relay.down().then(() => sleep(between(200, 1200))).then(() => relay.up());
+      bouncing = relay.down().then(() => sleep(between(200, 1200))).then(() => relay.up());
       return true;
     },
   };
+  let bouncing = Promise.resolve();
   const kinds = Object.keys(actions).filter((k) => useServe || k !== 'killServe');
   const chaos = (async () => {
     const pending = new Set(kinds);
@@ -442,9 +449,11 @@ timeouts = { connect = "2s", greeting = "3s", command = "3s", data = "5s" }
     // Wind down: relay up, every process of this run gone, then deliver what is left.
     stopping = true;
     if (serveRestart) clearTimeout(serveRestart);
-    await sleep(1300); // a bounce in progress brings the relay back within this time
+    log(`submissions done after ${Date.now() - started} ms`);
+    await bouncing;
     await relay.up();
     await killAll(marker);
+    log(`wound down after ${Date.now() - started} ms`);
     report.relayBounces = relay.bounces;
     let rounds = 0;
     for (; rounds < 8; rounds++) {
@@ -454,6 +463,7 @@ timeouts = { connect = "2s", greeting = "3s", command = "3s", data = "5s" }
       await sleep(300);
     }
     report.finalFlushRounds = rounds + 1;
+    log(`final flush done after ${Date.now() - started} ms (${rounds + 1} rounds)`);
 
     // The tally.
     const seen = new Map();

@@ -11,8 +11,9 @@
 //   node write+fsync       Node's floor for a durable queue: new file, 2 KB, fsync, fsync dir
 //   sendmail -odq -t       the built CLI, queue only (tmp, write, fsync, rename, fsync dir)
 //   sendmail -t            the default: queue, start the background delivery, exit
-// With --variants all, also the packagings of bench/build-variants.mjs (built when missing),
-// each as `-odq -t`: split-toml, single, cjs, cjs-cache, snapshot.
+// With --variants all, also the packagings of bench/build-variants.mjs (built when missing), each
+// as `NAME -odq`: split, split-lean, split-toml, single, cjs, cjs-cache, cjs-cache-lean,
+// cjs-cache-lean-min, sendmail-only, snapshot, snapshot-lean; `NAME -t` (queue and start the delivery) can be named with --variants.
 //
 // Per run: wall (spawn to reap), CPU (user+sys of the process and the children it waited for)
 // and peak RSS (ru_maxrss: the largest single process, as GNU time's %M). In each round every
@@ -54,14 +55,17 @@ const all = {
   'node write+fsync': [node, join(root, 'bench', 'lib', 'floor-write.cjs'), floorDir, '--dirsync'],
   'sendmail -odq -t': [node, cli, 'sendmail', '-C', config, '-odq', '-t'],
   'sendmail -t': [node, cli, 'sendmail', '-C', config, '-t'],
-  'split-toml -odq': [node, join(V, 'split-toml', 'sysmail.js'), 'sendmail', '-C', config, '-odq', '-t'],
-  'single -odq': [node, join(V, 'single', 'sysmail.js'), 'sendmail', '-C', config, '-odq', '-t'],
-  'cjs -odq': [node, join(V, 'cjs', 'sysmail.cjs'), 'sendmail', '-C', config, '-odq', '-t'],
-  'cjs-cache -odq': [node, join(V, 'cjs-cache', 'sysmail.cjs'), 'sendmail', '-C', config, '-odq', '-t'],
-  'snapshot -odq': [node, '--snapshot-blob', join(V, 'snapshot', 'sysmail.blob'), 'sysmail', 'sendmail', '-C', config, '-odq', '-t'],
 };
-const names = want === 'default' ? ['node -e 0', 'node write+fsync', 'sendmail -odq -t', 'sendmail -t']
-  : want === 'all' ? Object.keys(all) : want.split(',');
+for (const v of ['split', 'split-lean', 'split-toml', 'single', 'cjs', 'cjs-cache', 'cjs-cache-lean', 'cjs-cache-lean-min', 'sendmail-only', 'snapshot', 'snapshot-lean']) {
+  const pre = v.startsWith('snapshot') ? ['--snapshot-blob', join(V, v, 'sysmail.blob'), 'sysmail']
+    : [join(V, v, existsSync(join(V, v, 'sysmail.cjs')) || v.startsWith('cjs') ? 'sysmail.cjs' : 'sysmail.js')];
+  all[`${v} -odq`] = [node, ...pre, 'sendmail', '-C', config, '-odq', '-t'];
+  // A snapshot's argv[1] is not a script, and sendmail-only has no flush command: -odq only.
+  if (!v.startsWith('snapshot') && v !== 'sendmail-only') all[`${v} -t`] = [node, ...pre, 'sendmail', '-C', config, '-t'];
+};
+const base4 = ['node -e 0', 'node write+fsync', 'sendmail -odq -t', 'sendmail -t'];
+const names = want === 'default' ? base4
+  : want === 'all' ? [...base4, ...Object.keys(all).filter((n) => n.endsWith(' -odq'))] : want.split(',');
 for (const n of names) if (!all[n]) { console.error(`unknown variant "${n}"; known: ${Object.keys(all).join(', ')}`); process.exit(64); }
 if (names.some((n) => all[n].some((a) => a.startsWith(V)) && !all[n].some((a) => a.startsWith(V) && existsSync(a)))) {
   const r = spawnSync(node, [join(root, 'bench', 'build-variants.mjs')], { stdio: 'inherit' });

@@ -123,3 +123,12 @@ test('config errors stop the program with EX_CONFIG and name the key', async () 
   assert.equal(r.code, 78, r.stderr);
   assert.match(r.stderr, /transports\.relay\.hots/);
 });
+
+test('send: one argument may hold several recipients separated by blanks or commas, as mailx takes them', async () => {
+  const host = maildirHost();
+  const r = await runCli(['send', '--queue', '-s', 'dnf report', 'box@example.net other@example.net,third@example.net'],
+    { input: 'updates\n', env: host.env });
+  assert.equal(r.code, 0, r.stderr);
+  const q = JSON.parse((await runCli(['queue', '--json'], { env: host.env })).stdout) as Array<{ recipients: string[] }>;
+  assert.deepEqual(q[0]!.recipients.sort(), ['box@example.net', 'other@example.net', 'third@example.net']);
+});

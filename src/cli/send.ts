@@ -35,7 +35,7 @@ export async function notifyCommand(argv: string[]): Promise<number> {
 async function sendWith(opts: Record<string, unknown>, subject: string, rcptArgs: string[]): Promise<number> {
   const rt = await loadRuntime(opts as never);
   const g = rt.config.general;
-  const [{ readMessage }, { composeMessage }, { prepareMessage }, { parseEnvelopeAddress }] = await Promise.all([
+  const [{ readMessage }, { composeMessage }, { prepareMessage }, { parseEnvelopeAddress, parseArgvAddresses }] = await Promise.all([
     import('../message/input.js'), import('../message/compose.js'), import('../message/prepare.js'), import('../message/address.js'),
   ]);
   const body = await readMessage(process.stdin, { dotEnds: false, maxSize: g.maxMessageSize }).catch((err) => {
@@ -45,10 +45,15 @@ async function sendWith(opts: Record<string, unknown>, subject: string, rcptArgs
   });
   const me = await currentUser();
   const q = (a: string) => parseEnvelopeAddress(a, { domain: g.domain, source: 'argv' });
+  // As mailx: one argument may hold several addresses, separated by commas or blanks
+  // (dnf-automatic joins email_to with spaces); "Name <addr>" forms go to the list parser.
+  const list = (args: string[]) => args.flatMap((a) => (/["<(]/.test(a)
+    ? parseArgvAddresses(a, { domain: g.domain })
+    : a.split(/[\s,]+/).filter(Boolean).map(q)));
   const from = typeof opts.from === 'string' ? q(opts.from) : `${me.user}@${g.domain}`;
-  const to = (rcptArgs.length > 0 ? rcptArgs : [g.admin]).map(q);
-  const cc = ((opts.cc as string[] | undefined) ?? []).map(q);
-  const bcc = ((opts.bcc as string[] | undefined) ?? []).map(q);
+  const to = list(rcptArgs.length > 0 ? rcptArgs : [g.admin]);
+  const cc = list((opts.cc as string[] | undefined) ?? []);
+  const bcc = list((opts.bcc as string[] | undefined) ?? []);
   const composed = composeMessage({ from, to, cc, subject, body, hostname: g.hostname, now: new Date(), tagHost: g.tagHost });
   const prepared = prepareMessage({
     raw: composed, sender: from, fullName: null, recipients: [...to, ...cc, ...bcc], extractRecipients: false,

@@ -7,7 +7,7 @@
  * does). `-odq` queues only; `-v` delivers in the foreground and shows it.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Envelope, SubmitVia } from '../spool/types.js';
 import type { Runtime } from './runtime.js';
@@ -65,8 +65,10 @@ export function isServeRunning(spoolDir: string): boolean {
 }
 
 function startBackgroundFlush(id: string, configFile: string | null): void {
-  const script = process.argv[1];
-  if (!script) return;
+  if (!process.argv[1]) return;
+  // Through the real entry point: run via a `sendmail` symlink, the name would make it sendmail again.
+  let script = process.argv[1];
+  try { script = realpathSync(script); } catch { /* keep the name we were run by */ }
   const args = [script, 'flush', '--quiet', '--id', id, ...(configFile ? ['--config', configFile] : [])];
   try {
     const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });

@@ -106,8 +106,8 @@ export async function checkMtaLinks(root: string, distro: Distro, run: Runner): 
     const chain = await followChain(root, link);
     const last = chain.hops[chain.hops.length - 1]!;
     const ours = chain.end === 'file' && await isSysmailProgram(root, last);
-    const detail = [describeChain(chain), ...(link === '/usr/sbin/sendmail' && altLine ? [altLine] : [])].join('\n');
-    if (ours) { out.push(ok(name, detail + (chain.end === 'file' ? ' (sysmail)' : ''))); continue; }
+    const detail = [describeChain(chain) + (ours ? ' (sysmail)' : ''), ...(link === '/usr/sbin/sendmail' && altLine ? [altLine] : [])].join('\n');
+    if (ours) { out.push(ok(name, detail)); continue; }
     const what = chain.end === 'missing' && chain.hops.length === 1
       ? `there is no ${link}: programs that send mail (cron, logwatch, mdadm) cannot`
       : `${link} is not sysmail: mail from cron and other programs goes to ${last}`;

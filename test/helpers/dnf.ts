@@ -13,7 +13,8 @@
  *                   the apt-get line when it is missing (tests fail, never skip)
  *   runEmitters() — test/fixtures/dnf/emit.py: dnf's own AutomaticConfig and
  *                   build_emitters() against an automatic.conf text
- *   startServe()  — `sysmail serve --listen 127.0.0.1:0`, port read from stderr
+ *   startServe()  — `sysmail serve --listen 127.0.0.1:0` (port read from stderr)
+ *                   or `--no-listen`, the queue runner alone
  *   parseMail()   — headers (unfolded, encoded words decoded) and the text body
  *                   (base64 / quoted-printable undone) of a received message
  */
@@ -99,11 +100,17 @@ export function runEmitters(host: TestHost, bin: ToolBin, conf: string, stage: S
   return runProcess(dnfPython(), [join(fixtures, 'dnf', 'emit.py'), confFile, stage], { env, timeoutMs: 25_000 });
 }
 
-export interface Serve { port: number; child: ChildProcess; stderr(): string; stop(): Promise<number | null> }
+export interface Serve { port: number | null; child: ChildProcess; stderr(): string; stop(): Promise<number | null> }
 
-/** `sysmail serve` on 127.0.0.1, a port the kernel picks; stop() sends SIGTERM and waits. */
-export async function startServe(host: TestHost): Promise<Serve> {
-  const child = spawn(process.execPath, [cliPath, 'serve', '--config', host.configFile, '--listen', '127.0.0.1:0'],
+/**
+ * `sysmail serve` as systemd runs it: on 127.0.0.1 with a port the kernel
+ * picks, or with `--no-listen` (queue runner only: what `sendmail` and
+ * `sysmail send` hand their mail to on a host where the service runs).
+ * stop() sends SIGTERM and resolves with the exit code.
+ */
+export async function startServe(host: TestHost, opts: { listen?: boolean } = {}): Promise<Serve> {
+  const listen = opts.listen ?? true;
+  const child = spawn(process.execPath, [cliPath, 'serve', '--config', host.configFile, ...(listen ? ['--listen', '127.0.0.1:0'] : ['--no-listen'])],
     { stdio: ['ignore', 'ignore', 'pipe'], env: { PATH: process.env.PATH, HOME: host.dir, LANG: 'C.UTF-8' } });
   let err = '';
   child.stderr!.on('data', (d) => { err += d; });
@@ -113,10 +120,12 @@ export async function startServe(host: TestHost): Promise<Serve> {
   try {
     const m = await waitUntil(() => {
       if (gone) throw new Error(`sysmail serve exited early: ${err}`);
-      return /listening on 127\.0\.0\.1:(\d+)/.exec(err);
-    }, 10_000, 'sysmail serve to listen');
+      return listen ? /listening on 127\.0\.0\.1:(\d+)/.exec(err) : /no listener/.exec(err);
+    }, 10_000, 'sysmail serve to start');
+    // The pid file tells `sendmail` that serve will deliver (src/cli/submit.ts isServeRunning).
+    await waitUntil(() => existsSync(join(host.spool, 'serve.pid')), 5000, 'serve.pid');
     return {
-      port: Number(m[1]), child, stderr: () => err,
+      port: listen ? Number(m[1]) : null, child, stderr: () => err,
       async stop() { if (!gone) child.kill('SIGTERM'); return exited; },
     };
   } catch (e) {

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# peers.sh - sysmail against msmtp, esmtp, ssmtp, dma, nullmailer and Postfix in one interleaved
+# run (issue 5 part 5, issue 4 part 6): per-invocation latency and peak RSS, a burst of N through
+# each agent's sendmail and through `sysmail serve`'s SMTP listener, device and file bytes per
+# message, serve's idle memory. Needs root (private mount namespace of the shared harness).
+#
+#   npm run build && bench/peers.sh [options of bench/lib/peers.py]
+#   bench/peers.sh --phases latency,burst,disk --burst 1000 --burst-rounds 3     # the full run
+#   bench/peers.sh --phases latency,burst,disk --rounds 10 --burst 200 --burst-rounds 1  # reduced
+#
+# The peers come from the shared harness (/work/shared/bench: setup-peers.sh, lib/ns.sh; read
+# only); bench/lib/peers.py is our copy of its lib/bench.py with sysmail's additions.
+# sysmail agents (each with its own config and spool on the same disk as the peers' spools):
+#   sysmail          sendmail -t, no daemon: queue, then a detached `sysmail flush --id` delivers
+#   sysmail+serve    sendmail -t with `sysmail serve --no-listen` running (it sees the new file)
+#   sysmail-smtp     SMTP to `sysmail serve`'s listener on 127.0.0.1:$LISTEN_PORT (no sendmail)
+#   sysmail-ram      like sysmail+serve, spool.mode = "ram" with the spool on tmpfs (bursts, disk)
+#   sysmail-lean+serve  like sysmail+serve with the packaging bench/submit.mjs found fastest, when
+#                    SYSMAIL_CLI_LEAN names it (bench/out/variants/cjs-cache-lean/sysmail.cjs)
+# Environment: SYSMAIL_CLI (default dist/sysmail.js), SHARED_BENCH (default /work/shared/bench),
+# PEERS_DIR (default /opt/peers), LISTEN_PORT (default 12587), BENCH_OUT (output directory).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(dirname "$HERE")
+SHARED=${SHARED_BENCH:-/work/shared/bench}
+P=${PEERS_DIR:-/opt/peers}
+CLI=$(realpath "${SYSMAIL_CLI:-$ROOT/dist/sysmail.js}")
+NODE=$(command -v node)
+LISTEN_PORT=${LISTEN_PORT:-12587}
+[ "$(id -u)" = 0 ] || { echo "peers.sh: must run as root (the harness uses a private mount namespace)" >&2; exit 77; }
+[ -f "$CLI" ] || { echo "peers.sh: $CLI not found; run \`npm run build\` or set SYSMAIL_CLI" >&2; exit 66; }
+[ -f "$P/conf/SINK_PORT" ] && [ -d "$P/fs/usr" ] || "$SHARED/setup-peers.sh"
+SINK_PORT=$(cat "$P/conf/SINK_PORT")
+OUT=${BENCH_OUT:-$ROOT/bench/out/peers-$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$OUT/conf"
+
+# Paths as the namespace sees them: /var/spool is $P/state/spool (real disk, like the peers'
+# spools); $P/state/run is a tmpfs there.
+SP=/var/spool/sysmail-bench
+RAM=$P/state/run/sysmail-ram
+rm -rf "$P/state/spool/sysmail-bench"
+
+conf() { # name spool mode listen
+  cat > "$OUT/conf/$1.toml" <<EOF
+# sysmail benchmark config ($1), written by bench/peers.sh
+[general]
+hostname = "bench.example.org"
+domain = "example.org"
+aliases = false
+
+[spool]
+dir = "$2"
+mode = "$3"
+
+[log]
+file = "$SP/log/$1.log"
+
+[listener]
+listen = $4
+
+[transports.sink]
+type = "smtp"
+host = "127.0.0.1"
+port = $SINK_PORT
+security = "none"
+EOF
+  chmod 600 "$OUT/conf/$1.toml"
+}
+conf sysmail "$SP/default" disk '[]'
+conf serve "$SP/serve" disk '[]'
+conf smtp "$SP/smtp" disk "[\"127.0.0.1:$LISTEN_PORT\"]"
+conf ram "$RAM" ram '[]'
+
+q() { echo "[\"$1/queue\", \"$1/active\", \"$1/tmp\", \"$1/drop\"]"; }
+cat > "$OUT/conf/agents.json" <<EOF
+[
+ {"name": "sysmail", "argv": ["$NODE", "$CLI", "sendmail", "-C", "$OUT/conf/sysmail.toml"],
+  "queue_dirs": $(q "$SP/default"), "note": "sendmail -t; detached sysmail flush delivers"},
+ {"name": "sysmail+serve", "argv": ["$NODE", "$CLI", "sendmail", "-C", "$OUT/conf/serve.toml"],
+  "daemon": ["$NODE", "$CLI", "serve", "--no-listen", "-C", "$OUT/conf/serve.toml"],
+  "queue_dirs": $(q "$SP/serve"), "note": "sendmail -t; sysmail serve delivers"},
+ {"name": "sysmail-smtp", "smtp_port": $LISTEN_PORT, "tflag": false,
+  "daemon": ["$NODE", "$CLI", "serve", "-C", "$OUT/conf/smtp.toml"],
+  "queue_dirs": $(q "$SP/smtp"), "phases": ["latency", "burst", "disk"],
+  "note": "SMTP to sysmail serve on 127.0.0.1:$LISTEN_PORT"},
+ {"name": "sysmail-ram", "argv": ["$NODE", "$CLI", "sendmail", "-C", "$OUT/conf/ram.toml"],
+  "daemon": ["$NODE", "$CLI", "serve", "--no-listen", "-C", "$OUT/conf/ram.toml"],
+  "queue_dirs": $(q "$RAM"), "phases": ["burst", "disk"],
+  "note": "spool.mode ram on tmpfs; sysmail serve delivers"}
+EOF
+if [ -n "${SYSMAIL_CLI_LEAN:-}" ]; then
+  LEAN=$(realpath "$SYSMAIL_CLI_LEAN")
+  conf lean "$SP/lean" disk '[]'
+  cat >> "$OUT/conf/agents.json" <<EOF
+ ,{"name": "sysmail-lean+serve", "argv": ["$NODE", "$LEAN", "sendmail", "-C", "$OUT/conf/lean.toml"],
+  "daemon": ["$NODE", "$CLI", "serve", "--no-listen", "-C", "$OUT/conf/lean.toml"],
+  "queue_dirs": $(q "$SP/lean"), "phases": ["latency", "burst"],
+  "note": "sendmail -t from $SYSMAIL_CLI_LEAN; sysmail serve (dist) delivers"}
+EOF
+fi
+echo ']' >> "$OUT/conf/agents.json"
+
+export BENCH_SMTP_HOST=127.0.0.1 BENCH_SMTP_PORT=$SINK_PORT SYSMAIL_AGENTS=$OUT/conf/agents.json
+echo "peers.sh: output in $OUT" >&2
+"$SHARED/lib/ns.sh" python3 "$HERE/lib/peers.py" --out "$OUT" --baseline msmtp "$@"

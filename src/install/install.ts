@@ -1,0 +1,138 @@
+/**
+ * `sysmail install`: makes this host (or a staging tree, --root) run sysmail
+ * as its MTA. In order: /etc/sysmail with a commented config (never
+ * overwritten) and secrets/ 0700; the spool with its modes; the log and
+ * state directories; the wrappers; the systemd units; the man pages; the
+ * sendmail/mailq/newaliases registration (mta.ts); systemd and SELinux
+ * activation on a live system.
+ *
+ * Idempotent: a second run finds everything done, says "already" per step
+ * and writes nothing. --dry-run says what it would do and writes nothing.
+ * Every change is recorded in /var/lib/sysmail/install-state.json, written
+ * even when a later step fails, so uninstall can always undo what was done.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { EX, SysmailError } from '../core/errors.js';
+import type { Runner } from '../doctor/exec.js';
+import { detectDistro, under, type Distro } from './distro.js';
+import { rewriteUnit, wrapperScript } from './content.js';
+import {
+  CONFIG_DIR, CONFIG_FILE, LOG_DIR, MAN_DIR, MAN_PAGES, SECRETS_DIR, SPOOL_DIR, SPOOL_DROP_MODE, SPOOL_PRIVATE,
+  SPOOL_PRIVATE_MODE, SPOOL_ROOT_MODE, STATE_DIR, STATE_FILE, UNIT_DIR, UNITS, WRAPPERS,
+} from './layout.js';
+import { registerMta } from './mta.js';
+import { Ops } from './ops.js';
+import { readState, writeState, type InstallState } from './state.js';
+
+export interface InstallOptions {
+  /** "/" or a staging tree. */
+  root: string;
+  dryRun: boolean;
+  /** The sysmail package: etc/, man/, packaging/. */
+  packageDir: string;
+  /** Paths as they will be on the target (the wrappers exec them). */
+  node: string;
+  entry: string;
+  run: Runner;
+  out: (line: string) => void;
+}
+
+export interface InstallSummary { changes: number; already: number; kept: number; distro: Distro }
+
+async function exists(p: string): Promise<boolean> {
+  try { await stat(p); return true; } catch { return false; }
+}
+
+async function packaged(opts: InstallOptions, rel: string): Promise<Buffer | null> {
+  try { return await readFile(join(opts.packageDir, rel)); } catch { return null; }
+}
+
+export async function runInstall(opts: InstallOptions): Promise<InstallSummary> {
+  if (opts.root === '/' && process.geteuid?.() !== 0) {
+    throw new SysmailError('ENOPERM', 'sysmail install changes /etc, /var and /usr and must run as root', { exit: EX.NOPERM, hint: 'sudo sysmail install   (or --root DIR to stage into a directory)' });
+  }
+  const distro = await detectDistro(opts.root);
+  const stateFile = under(opts.root, STATE_FILE);
+  const prev = await readState(stateFile);
+  const rootedDebian = opts.root !== '/' && distro.family === 'debian' && await exists(under(opts.root, '/var/lib/dpkg'));
+  const ops = new Ops(opts.root, opts.dryRun, opts.run, opts.out, prev, rootedDebian);
+  opts.out(`sysmail install${opts.dryRun ? ' --dry-run' : ''}: ${distro.name}${opts.root === '/' ? '' : `, into ${opts.root}`}`);
+  try {
+    await steps(ops, opts, distro);
+  } finally {
+    if (!opts.dryRun && ops.changes.length > 0) {
+      const state: InstallState = {
+        version: 1, root: opts.root, distro: { id: distro.id, family: distro.family }, node: opts.node, entry: opts.entry,
+        changes: [...(prev?.changes ?? []), ...ops.changes],
+      };
+      await writeState(stateFile, state);
+    }
+  }
+  const what = opts.dryRun ? 'would make' : 'made';
+  opts.out(ops.done === 0 && !opts.dryRun
+    ? `sysmail install: nothing to do (${ops.already} step(s) already done${ops.kept ? `, ${ops.kept} kept as found` : ''})`
+    : `sysmail install: ${what} ${ops.done} change(s), ${ops.already} already done${ops.kept ? `, ${ops.kept} kept as found` : ''}${opts.dryRun ? '' : `; recorded in ${STATE_FILE}`}`);
+  return { changes: ops.done, already: ops.already, kept: ops.kept, distro };
+}
+
+async function steps(ops: Ops, opts: InstallOptions, distro: Distro): Promise<void> {
+  // First, so the state file always has a home, whatever fails later.
+  await ops.dir(STATE_DIR, 0o755, false);
+  // Configuration: readable by the users who run sendmail; secrets for root only.
+  await ops.dir(CONFIG_DIR, 0o755, false);
+  await ops.dir(SECRETS_DIR, 0o700, true);
+  const example = await packaged(opts, 'etc/sysmail.toml.example');
+  if (!example) throw new SysmailError('EINSTALL', `the package has no etc/sysmail.toml.example (looked in ${opts.packageDir})`, { exit: EX.OSFILE, hint: 'reinstall the sysmail package' });
+  if (await exists(ops.p(CONFIG_FILE))) ops.isAlready(`${CONFIG_FILE} (kept as it is: install never overwrites a config)`);
+  else await ops.file(CONFIG_FILE, example, 0o644, { upgrade: false });
+
+  // The spool, as src/spool/fsutil.ts ensureLayout makes it.
+  await ops.dir(SPOOL_DIR, SPOOL_ROOT_MODE, true);
+  for (const a of SPOOL_PRIVATE) await ops.dir(join(SPOOL_DIR, a), SPOOL_PRIVATE_MODE, true);
+  await ops.dir(join(SPOOL_DIR, 'drop'), SPOOL_DROP_MODE, true);
+  await ops.dir(LOG_DIR, 0o750, true);
+
+  for (const w of Object.values(WRAPPERS)) await ops.file(w.path, wrapperScript(w, opts.node, opts.entry), 0o755, { upgrade: true });
+
+  for (const unit of UNITS) {
+    const text = await packaged(opts, join('packaging', 'systemd', unit));
+    if (!text) { ops.note(`packaging/systemd/${unit} is not in the package: not installed`); continue; }
+    await ops.file(join(UNIT_DIR, unit), rewriteUnit(text.toString('utf8')), 0o644, { upgrade: true });
+  }
+  for (const m of MAN_PAGES) {
+    const text = await packaged(opts, join('man', m.file));
+    if (!text) { ops.note(`man/${m.file} is not in the package: not installed`); continue; }
+    await ops.file(join(MAN_DIR, m.section, m.file), text, 0o644, { upgrade: true });
+  }
+
+  await registerMta(ops, distro);
+  await activate(ops);
+}
+
+/** systemd and SELinux: only on a live system; under --root the commands are recorded for the target. */
+async function activate(ops: Ops): Promise<void> {
+  const live = ops.root === '/';
+  if (!live || await exists('/run/systemd/system')) {
+    if (live) {
+      const en = await ops.query(['systemctl', 'is-enabled', 'sysmail-flush.timer']);
+      if (en && en.stdout.trim() === 'enabled') { ops.isAlready('sysmail-flush.timer enabled'); }
+      else {
+        if (!ops.dryRun) await ops.query(['systemctl', 'daemon-reload']);
+        await ops.command(['systemctl', 'enable', '--now', 'sysmail-flush.timer'], [['systemctl', 'disable', '--now', 'sysmail-flush.timer']]);
+      }
+    } else {
+      await ops.command(['systemctl', 'enable', 'sysmail-flush.timer'], [['systemctl', 'disable', 'sysmail-flush.timer']]);
+    }
+    ops.note('for the loopback SMTP listener (port 25; stops a running postfix/exim): systemctl enable --now sysmail');
+  } else {
+    ops.note('systemd is not running here: run `sysmail flush --due` from cron every minute instead of sysmail-flush.timer');
+  }
+  if (live) {
+    const mode = await ops.query(['getenforce']);
+    if (mode && mode.code === 0 && !/disabled/i.test(mode.stdout)) {
+      ops.note('SELinux is on: load the sysmail policy module (docs/INSTALL.md, "SELinux"), then: '
+        + `restorecon -RF ${[SPOOL_DIR, LOG_DIR, ...Object.values(WRAPPERS).map((w) => w.path)].join(' ')}`);
+    }
+  }
+}
