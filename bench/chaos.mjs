@@ -65,17 +65,26 @@ export async function startRelayProxy(target) {
     client.pipe(upstream);
     upstream.pipe(client);
   };
+  // The port is picked below the kernel's ephemeral range: while the relay is down, a client
+  // connecting to an ephemeral port can be given that very port as its own source port (a TCP
+  // self-connect), which holds the port and keeps the relay from coming back.
+  const [low] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+  const floor = Math.min(10_000, Math.max(1024, (low || 32768) - 10_000));
   const listen = async () => {
     for (let attempt = 0; ; attempt++) {
+      if (closed) return;
       const s = net.createServer(onConnection);
+      const want = port || floor + Math.floor(Math.random() * ((low || 32768) - floor));
       try {
-        await new Promise((ok, fail) => { s.once('error', fail); s.listen(port, '127.0.0.1', () => ok()); });
+        await new Promise((ok, fail) => { s.once('error', fail); s.listen(want, '127.0.0.1', () => ok()); });
+        if (closed) { s.close(); return; }
         server = s;
         port = s.address().port;
         return;
       } catch (err) {
-        if (err.code !== 'EADDRINUSE' || attempt >= 50) throw new Error(`relay proxy: cannot listen again on 127.0.0.1:${port}: ${err.message}`);
-        await sleep(100);
+        if (err.code !== 'EADDRINUSE' && err.code !== 'EACCES') throw new Error(`relay proxy: cannot listen on 127.0.0.1:${want}: ${err.message}`);
+        if (port && attempt > 600) throw new Error(`relay proxy: 127.0.0.1:${port} stayed taken for a minute: ${err.message}`);
+        await sleep(port ? 100 : 0);
       }
     }
   };
@@ -423,7 +432,8 @@ timeouts = { connect = "2s", greeting = "3s", command = "3s", data = "5s" }
     },
     bounceRelay: () => {
       if (!relay.isUp) return false;
-      bouncing = relay.down().then(() => sleep(between(200, 1200))).then(() => relay.up());
+      bouncing = relay.down().then(() => sleep(between(200, 1200))).then(() => relay.up())
+        .catch((e) => { report.unexpectedExits.push({ what: 'relay proxy', stderr: e.message }); });
       return true;
     },
   };

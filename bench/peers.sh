@@ -18,7 +18,8 @@
 #   sysmail-lean+serve  like sysmail+serve with the packaging bench/submit.mjs found fastest, when
 #                    SYSMAIL_CLI_LEAN names it (bench/out/variants/cjs-cache-lean/sysmail.cjs)
 # Environment: SYSMAIL_CLI (default dist/sysmail.js), SHARED_BENCH (default /work/shared/bench),
-# PEERS_DIR (default /opt/peers), LISTEN_PORT (default 12587), BENCH_OUT (output directory).
+# PEERS_DIR (default /opt/peers), LISTEN_PORT (default 12587), BENCH_OUT (output directory),
+# BENCH_LOOP=1 (the spools on a loop device of their own: clean device counters; see below).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
@@ -102,4 +103,8 @@ echo ']' >> "$OUT/conf/agents.json"
 
 export BENCH_SMTP_HOST=127.0.0.1 BENCH_SMTP_PORT=$SINK_PORT SYSMAIL_AGENTS=$OUT/conf/agents.json
 echo "peers.sh: output in $OUT" >&2
-"$SHARED/lib/ns.sh" python3 "$HERE/lib/peers.py" --out "$OUT" --baseline msmtp "$@"
+# BENCH_LOOP=1: /var/spool on an ext4 loop device of its own, so that the device counters (bytes
+# written, flushes, journal included) count only the agents, not the other tenants of the disk.
+NS=$SHARED/lib/ns.sh
+[ "${BENCH_LOOP:-0}" = 1 ] && NS=$HERE/lib/ns-loop.sh
+"$NS" python3 "$HERE/lib/peers.py" --out "$OUT" --baseline msmtp "$@"

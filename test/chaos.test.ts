@@ -365,6 +365,14 @@ test('a corrupt state file and a truncated message: listed with the reason, move
   const qj = JSON.parse((await runCli(['queue', '--json'], { env: h.env })).stdout) as Array<{ id: string; corrupt: string | null }>;
   assert.match(String(qj.find((m) => m.id === badState)?.corrupt), /^state: /);
   assert.ok(existsSync(join(h.spool, 'state', badState)), 'the reader moved nothing');
+  const doctor = async () => {
+    const d = await runCli(['doctor', '--offline', '--json'], { env: h.env, timeoutMs: 30_000 });
+    assert.ok(d.code !== 70 && d.code !== null, `doctor crashed: ${d.stderr}`);
+    return JSON.parse(d.stdout) as Array<{ check: string; status: string; detail: string }>;
+  };
+  const before = (await doctor()).find((c) => c.check === 'queue' && c.status === 'fail');
+  assert.ok(before && before.detail.includes(badState) && before.detail.includes(cut), `doctor reports both: ${JSON.stringify(before)}`);
+  assert.ok(existsSync(join(h.spool, 'state', badState)), 'doctor moved nothing');
 
   const f = await runCli(['flush'], { env: h.env });
   assert.equal(f.code, 0, f.stderr);
@@ -378,6 +386,8 @@ test('a corrupt state file and a truncated message: listed with the reason, move
   assert.match(readFileSync(join(h.spool, 'corrupt', `${cut}.reason`), 'utf8'), /truncated/);
   assert.equal(JSON.parse((await runCli(['queue', '--json'], { env: h.env })).stdout).length, 0);
   assert.ok(h.events().filter((e) => e.event === 'corrupt').length >= 2);
+  const after = (await doctor()).find((c) => c.check === 'corrupt');
+  assert.ok(after && after.status === 'warn' && after.detail.includes(cut), `doctor points at corrupt/: ${JSON.stringify(after)}`);
 });
 
 // ---- 6. concurrency -------------------------------------------------------------------------------

@@ -217,12 +217,19 @@ test('a wrong password fails at AUTH with the server reply and where the passwor
   assert.equal(sink.messages.length, 0);
 });
 
-test('config problems exit 78: an invalid file, and a password file others can read', async () => {
+test('config problems exit 78: an invalid file, an inline password in a file others can read, a password file others can read', async () => {
   const h = makeHost();
   h.write('[transports.relay]\ntype = "smtp"\nhots = "x"\n');
   const bad = await doctorJson(['-C', h.config, '--root', h.root]);
   assert.equal(bad.code, 78);
   assert.match(find(bad.items, 'config', 'fail')[0]!.detail, /hots: unknown key/);
+
+  h.write(relayToml(1, 'username = "alice"\npassword = "inline-secret"\n'));
+  const inline = await doctorJson(['-C', h.config, '--root', h.root, '--offline']);
+  assert.equal(inline.code, 78);
+  const c = find(inline.items, 'config', 'fail')[0]!;
+  assert.match(c.detail, /holds a password but is readable by others: chmod 600/);
+  assert.ok(!JSON.stringify(inline.items).includes('inline-secret'), 'the secret is never shown');
 
   const pw = secret(h, 'pw');
   chmodSync(pw, 0o644);
@@ -257,6 +264,11 @@ test('sysmail test delivers through the route and prints each step; a dead relay
   assert.match(dead.stdout, /stays queued as \S+/);
   const queue = await run(['queue', '--json', '-C', h.config]);
   assert.equal((JSON.parse(queue.stdout) as unknown[]).length, 1);
+  // doctor shows the deferred message with its last error.
+  const { items } = await doctorJson(['-C', h.config, '--root', h.root, '--offline']);
+  const q = find(items, 'queue', 'warn')[0]!;
+  assert.match(q.detail, /1 message\(s\) queued.*1 deferred:\n\S+ to admin@example\.com: 1 attempt\(s\), last error: .*connection refused/s);
+  assert.match(q.fix!, /sysmail flush/);
 });
 
 test('alternatives: an injected runner with RHEL output; sysmail registered but not selected', async () => {

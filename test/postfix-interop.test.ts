@@ -16,12 +16,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCerts, type TestCerts } from './helpers/certs.js';
 import { makeHost, runCli, waitUntil, writeSecret, type TestHost } from './helpers/cli.js';
 import { fixtures } from './helpers/paths.js';
-import { processAlive, startPostfix, type DeliveredMail, type PostfixInstance, type PostfixOptions } from './helpers/postfix.js';
+import { processAlive, requirePostfix, startPostfix, type DeliveredMail, type PostfixInstance, type PostfixOptions } from './helpers/postfix.js';
 
 const users = { alice: 'correct horse "battery" staple' };
 const message = readFileSync(join(fixtures, 'postfix', 'cron-daily.eml'));
@@ -33,6 +33,7 @@ let certs: TestCerts;
 const relays: Record<'starttls' | 'implicit' | 'no8bit' | 'drop', PostfixInstance> = {} as never;
 
 before(async () => {
+  requirePostfix(); // first: a missing package is named before anything else can fail
   certs = await makeCerts();
   const base = (o: Partial<PostfixOptions>): PostfixOptions => ({ certs, users, mailboxes: ['bob@example.net', 'carol@example.net'], ...o });
   // Four instances at once: each has its own config, queue and data directory.
@@ -49,12 +50,16 @@ before(async () => {
   if (failed) throw (failed as PromiseRejectedResult).reason;
 });
 
+const hosts: TestHost[] = [];
+
 after(async () => {
   await Promise.all(Object.values(relays).map((r) => r.stop()));
+  for (const h of hosts) rmSync(h.dir, { recursive: true, force: true });
 });
 
 function relayHost(pf: PostfixInstance, opts: { security?: 'starttls' | 'tls'; password?: string } = {}): TestHost {
   const host = makeHost();
+  hosts.push(host);
   const pass = writeSecret(host.dir, 'relay.pass', opts.password ?? users.alice);
   host.writeConfig(`[general]
 hostname = "web1.example.com"
@@ -104,7 +109,8 @@ test('STARTTLS + AUTH: sendmail -i -f ... bob carol → both Maildirs, bodies by
   const pf = relays.starttls;
   const host = relayHost(pf);
   const sender = 'cron@web1.example.com';
-  const r = await runCli(['sendmail', '-i', '-f', sender, 'bob@example.net', 'carol@example.net'], { input: message, env: host.env });
+  // As cron runs it: argv[0] is a `sendmail` symlink to the built CLI.
+  const r = await runCli(['-i', '-f', sender, 'bob@example.net', 'carol@example.net'], { input: message, env: host.env, argv0: host.sendmail });
   assert.equal(r.code, 0, r.stderr);
   const [bob] = await pf.waitForMail('bob@example.net', 1);
   const [carol] = await pf.waitForMail('carol@example.net', 1);

@@ -11,7 +11,9 @@ bench/peers.sh. Same method and output; additions, all marked "sysmail:" below:
   - the Node floor (`node -e 0`) in the burst phase, so a burst through sendmail can be compared
     with N bare Node start-ups of the same run;
   - daemon memory when idle (after start, and after the smoke message), not only after the burst;
-  - per-file byte counts in the strace phase (spool file, log, state) and a ram-mode agent.
+  - per-file byte counts in the strace phase (spool file, log, state) and a ram-mode agent;
+  - device counters read from the device that holds /var/spool, which bench/lib/ns-loop.sh makes
+    a loop device of its own (BENCH_LOOP=1), so other tenants' writes do not count.
 
 Runs inside the mount namespace made by ns.sh (run.sh takes care of that).
 Python 3 standard library only. Every agent is started without a shell, as
@@ -823,7 +825,7 @@ def main():
     os.makedirs(msgdir, exist_ok=True)
     msg = os.path.join(msgdir, 'msg-2k.eml')
     make_message(msg)
-    devstat, devname = block_dev_stat(f'{P}/state/spool')
+    devstat, devname = block_dev_stat(SPOOL)   # sysmail: the spool's own device (a loop device with BENCH_LOOP=1)
 
     meta = {
         'date_utc': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()),

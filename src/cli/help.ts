@@ -33,6 +33,7 @@ COMMANDS
     test        send a test message through the configured route and wait
     import      import an esmtprc, msmtprc, ssmtp or nullmailer configuration
     install     install as the system MTA (alternatives, systemd, spool)
+    uninstall   undo exactly what install did, restoring the previous MTA
 
 OPTIONS (all commands)
     -C, --config FILE   config file (default: $SYSMAIL_CONFIG, /etc/sysmail/sysmail.toml)

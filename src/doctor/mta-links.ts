@@ -108,11 +108,12 @@ export async function checkMtaLinks(root: string, distro: Distro, run: Runner): 
     const ours = chain.end === 'file' && await isSysmailProgram(root, last);
     const detail = [describeChain(chain) + (ours ? ' (sysmail)' : ''), ...(link === '/usr/sbin/sendmail' && altLine ? [altLine] : [])].join('\n');
     if (ours) { out.push(ok(name, detail)); continue; }
+    const isSendmail = link === '/usr/sbin/sendmail';
     const what = chain.end === 'missing' && chain.hops.length === 1
-      ? `there is no ${link}: programs that send mail (cron, logwatch, mdadm) cannot`
-      : `${link} is not sysmail: mail from cron and other programs goes to ${last}`;
+      ? (isSendmail ? `there is no ${link}: programs that send mail (cron, logwatch, mdadm) cannot` : `there is no ${link}: the queue cannot be listed by that name`)
+      : (isSendmail ? `${link} is not sysmail: mail from cron and other programs goes to ${last}` : `${link} is not sysmail: it shows the queue of ${last}`);
     const fix = registered ? switchCommand(distro.family, alt!.tool) : 'sysmail install   (registers sysmail as sendmail, mailq and newaliases, keeping what was there)';
-    const r = link === '/usr/sbin/sendmail' ? fail(name, `${what}\n${detail}`, fix) : warn(name, `${what}\n${detail}`, fix);
+    const r = isSendmail ? fail(name, `${what}\n${detail}`, fix) : warn(name, `${what}\n${detail}`, fix);
     out.push(r);
   }
   return out;

@@ -46,7 +46,7 @@ export function ramVerdict(dir: string, mode: 'disk' | 'ram', fsType: number): C
     if (!onRam) {
       return warn('spool mode', `spool.mode = "ram" but ${dir} is not on tmpfs: queued mail is written to disk without fsync, `
         + 'so it neither spares the flash nor survives a crash',
-      `mount a tmpfs there (fstab: tmpfs ${dir} tmpfs mode=0711,size=64m 0 0), then sysmail install to recreate the layout; or set spool.mode = "disk"`);
+      `mount a tmpfs there (fstab: tmpfs ${dir} tmpfs mode=0711,size=64m 0 0) and recreate the layout at boot (docs/INSTALL.md, "The RAM spool"); or set spool.mode = "disk"`);
     }
     return warn('spool mode', `spool.mode = "ram": ${dir} is on tmpfs; a power loss or reboot LOSES every queued message (spares the flash)`,
       'accept the risk, or set spool.mode = "disk" on hosts where queued mail must survive a reboot');

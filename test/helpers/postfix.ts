@@ -20,14 +20,19 @@
  * of data, finds the smtpd process serving that client port and SIGKILLs it:
  * Postfix has not committed the message yet, so nothing is queued.
  *
- * Process model: `setpriv --pdeathsig TERM unshare --pid --fork --kill-child=KILL
- * postfix -c DIR start-fg`. Postfix then runs as PID 1 of a new PID namespace,
- * where postfix-script execs `master -i` (init mode, which reaps its children).
- * When master dies the kernel kills and reaps every Postfix process of the
- * instance; when unshare dies master gets SIGKILL; when this test process dies
- * unshare gets SIGTERM. So no Postfix outlives the test, even on SIGKILL.
+ * Process model: after `postfix -c DIR check` (which also makes the queue
+ * directories), `setpriv --pdeathsig KILL unshare --pid --fork --kill-child=KILL
+ * sh -c 'master -s -c DIR & wait $!'`: a new PID namespace whose init is that
+ * sh, with master (in the foreground, as `postfix start-fg` runs it) its only
+ * child. Killing the sh ends the namespace: the kernel kills and reaps every
+ * Postfix process of the instance, leaving no zombie even where the machine's
+ * PID 1 does not reap. The sh gets SIGKILL when unshare dies (--kill-child),
+ * and unshare when this process dies (setpriv --pdeathsig; KILL, as unshare
+ * --fork ignores SIGTERM), so no Postfix outlives the test, even on SIGKILL.
+ * (master itself cannot carry a parent-death signal: it changes its effective
+ * uid at start-up, which clears it.)
  * Never run `postfix -c DIR stop|reload` on such an instance: its pid file holds
- * the namespace PID 1, which from the host is the machine's init.
+ * master's PID inside the namespace, which on the host is some other process.
  *
  * Fails (throws) with a message naming the Debian packages when Postfix, Cyrus
  * SASL or util-linux's setpriv/unshare are missing, or when not run as root
@@ -76,7 +81,7 @@ export interface PostfixInstance {
   hostname: string;
   /** Sessions dropped after DATA so far. */
   readonly drops: number;
-  /** Host PIDs of the instance's master and its children (for leak checks). */
+  /** Host PIDs of every process of the instance: the namespace's sh, master, its daemons (for leak checks). */
   pids(): number[];
   mailbox(address: string): DeliveredMail[];
   waitForMail(address: string, n: number, ms?: number): Promise<DeliveredMail[]>;
@@ -87,6 +92,7 @@ export interface PostfixInstance {
 }
 
 const POSTFIX = '/usr/sbin/postfix';
+const MASTER = '/usr/lib/postfix/sbin/master';
 const SASLPASSWD = '/usr/sbin/saslpasswd2';
 const APT = 'apt-get install postfix sasl2-bin libsasl2-modules util-linux';
 const live = new Set<{ unshare: ChildProcess; dir: string }>();
@@ -268,38 +274,58 @@ export function processAlive(pid: number): boolean {
   } catch { return false; }
 }
 
-function listening(port: number): boolean {
-  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
-  return readFileSync('/proc/net/tcp', 'utf8').split('\n').some((l) => {
-    const f = l.trim().split(/\s+/);
-    return f[1] === `0100007F${hex}` && f[3] === '0A';
-  });
+function descendants(pid: number): number[] {
+  const out: number[] = [];
+  const walk = (p: number) => { for (const c of children(p)) { out.push(c); walk(c); } };
+  walk(pid);
+  return out;
 }
 
-/** The host PID of the smtpd (a child of master) holding the connection 127.0.0.1:port <- 127.0.0.1:clientPort. */
-function smtpdFor(master: number, port: number, clientPort: number): number | null {
-  const h = (p: number) => p.toString(16).toUpperCase().padStart(4, '0');
-  const line = readFileSync('/proc/net/tcp', 'utf8').split('\n').map((l) => l.trim().split(/\s+/))
-    .find((f) => f[1] === `0100007F:${h(port)}` && f[2] === `0100007F:${h(clientPort)}`);
-  if (!line) return null;
-  const socket = `socket:[${line[9]}]`;
-  for (const pid of children(master)) {
+const hex4 = (p: number) => p.toString(16).toUpperCase().padStart(4, '0');
+
+/** Socket inodes of 127.0.0.1:port sockets in /proc/net/tcp matching the remote end and state. */
+function socketInodes(port: number, match: (remote: string, state: string) => boolean): Set<string> {
+  const out = new Set<string>();
+  for (const l of readFileSync('/proc/net/tcp', 'utf8').split('\n')) {
+    const f = l.trim().split(/\s+/);
+    if (f[1] === `0100007F:${hex4(port)}` && match(f[2]!, f[3]!)) out.add(`socket:[${f[9]}]`);
+  }
+  return out;
+}
+
+/** The first of pids that holds one of these sockets open. */
+function holder(pids: number[], sockets: Set<string>, comm?: string): number | null {
+  if (sockets.size === 0) return null;
+  for (const pid of pids) {
     try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== 'smtpd') continue;
+      if (comm && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() !== comm) continue;
       for (const fd of readdirSync(`/proc/${pid}/fd`)) {
-        try { if (readlinkSync(`/proc/${pid}/fd/${fd}`) === socket) return pid; } catch { /* fd closed meanwhile */ }
+        try { if (sockets.has(readlinkSync(`/proc/${pid}/fd/${fd}`))) return pid; } catch { /* fd closed meanwhile */ }
       }
     } catch { /* process gone meanwhile */ }
   }
   return null;
 }
 
+/** True when a process below `root` (our master, not whoever else) listens on 127.0.0.1:port. */
+function listeningBelow(root: number, port: number): boolean {
+  return holder(descendants(root), socketInodes(port, (_r, state) => state === '0A')) !== null;
+}
+
+/** The host PID of the smtpd (a child of master) holding the connection 127.0.0.1:port <- 127.0.0.1:clientPort. */
+function smtpdFor(master: number, port: number, clientPort: number): number | null {
+  return holder(children(master), socketInodes(port, (remote) => remote === `0100007F:${hex4(clientPort)}`), 'smtpd');
+}
+
 function killNow(entry: { unshare: ChildProcess }): void {
-  // Master first, so unshare (its parent) reaps it; its death takes the whole namespace with it.
+  // The namespace's init first: its death takes the whole namespace with it, and unshare, its
+  // parent, reaps it and exits by itself.
   const pid = entry.unshare.pid;
-  if (pid === undefined) return;
-  for (const m of children(pid)) { try { process.kill(m, 'SIGKILL'); } catch { /* gone */ } }
-  try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
+  // Once unshare has been reaped its PID may belong to someone else.
+  if (pid === undefined || entry.unshare.exitCode !== null || entry.unshare.signalCode !== null) return;
+  const inits = children(pid);
+  for (const m of inits) { try { process.kill(m, 'SIGKILL'); } catch { /* gone */ } }
+  if (inits.length === 0) { try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ } }
 }
 
 function hookExit(): void {
@@ -374,7 +400,11 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
   const policyErrors: string[] = [];
   let entry: { unshare: ChildProcess; dir: string } | null = null;
   let port = 0;
-  const state = { remaining: o.dropAfterData ?? 0, drops: 0, master: () => (entry?.unshare.pid ? children(entry.unshare.pid)[0] ?? null : null), port: () => port };
+  const masterPid = (): number | null => {
+    const init = entry?.unshare.pid ? children(entry.unshare.pid)[0] : undefined;
+    return init === undefined ? null : children(init)[0] ?? null;
+  };
+  const state = { remaining: o.dropAfterData ?? 0, drops: 0, master: masterPid, port: () => port };
   const policy = o.dropAfterData ? await startDropPolicy(state, policyErrors) : null;
   const policyPort = policy ? (policy.address() as { port: number }).port : null;
   writeFileSync(join(d.conf, 'main.cf'), mainCf(d, o, policyPort, uid, gid));
@@ -386,10 +416,10 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
       port = await freePort();
       writeFileSync(join(d.conf, 'master.cf'), masterCf(port, o.tls ?? 'starttls'));
       if (attempt === 1) await run(POSTFIX, ['-c', d.conf, 'check']);
-      // `postfix check` has just made the queue directories and checked everything; quick-start
-      // tells start-fg not to do it all again (a second or more on a busy machine).
-      writeFileSync(join(d.queue, 'quick-start'), '');
-      const child = spawn('setpriv', ['--pdeathsig', 'TERM', 'unshare', '--pid', '--fork', '--kill-child=KILL', POSTFIX, '-c', d.conf, 'start-fg'],
+      // `postfix check` has just made the queue directories and checked everything, so master is
+      // started as `postfix start-fg` would, minus a second round of checks.
+      const child = spawn('setpriv', ['--pdeathsig', 'KILL', 'unshare', '--pid', '--fork', '--kill-child=KILL',
+        '/bin/sh', '-c', '"$0" -s -c "$1" & wait $!', MASTER, d.conf],
         { stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C' } });
       let output = '';
       child.stdout!.on('data', (c) => { output += c; });
@@ -399,13 +429,20 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
       const candidate = { unshare: child, dir: d.root };
       live.add(candidate);
       const end = Date.now() + 10_000;
-      while (!exited && Date.now() < end && !listening(port)) await sleep(25);
-      if (!exited && listening(port)) { entry = candidate; break; }
+      const ready = () => !exited && child.pid !== undefined && listeningBelow(child.pid, port);
+      while (!exited && Date.now() < end && !ready()) await sleep(25);
+      if (ready()) { entry = candidate; break; }
+      const what = exited ? `exited (code ${child.exitCode})` : 'did not listen within 10 s';
       killNow(candidate);
+      // The next try uses the same queue and data directory: the old master must be gone (its lock).
+      if (!exited) await new Promise((r) => { child.once('exit', r); setTimeout(r, 5_000); });
       live.delete(candidate);
-      lastFailure = `postfix start-fg ${exited ? `exited (code ${child.exitCode})` : 'did not listen within 10 s'} on port ${port}:\n${output}\n--- maillog ---\n${readLog()}`;
-      // Only a port taken in the meantime is worth another try.
-      if (!/address already in use/i.test(lastFailure)) break;
+      // master logs nothing before its postlogd runs, so a bind failure is told by whoever holds the port.
+      const taken = socketInodes(port, (_r, state) => state === '0A').size > 0;
+      lastFailure = `Postfix master ${what} on 127.0.0.1:${port}`
+        + (taken ? ', which another process had taken in the meantime' : ' (it logs nothing before its postlogd runs; `postfix check` had passed)')
+        + `${output ? `\n${output}` : ''}\n--- maillog ---\n${readLog()}`;
+      if (!taken) break; // only a port taken in the meantime is worth another try
     }
     if (!entry) throw new Error(`Postfix test instance in ${d.conf} failed to start: ${lastFailure}`);
   } catch (e) {
@@ -433,12 +470,7 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
     logFile: d.log,
     hostname: o.hostname,
     get drops() { return state.drops; },
-    pids() {
-      const out: number[] = [];
-      const walk = (p: number) => { for (const c of children(p)) { out.push(c); walk(c); } };
-      walk(unsharePid);
-      return out;
-    },
+    pids: () => descendants(unsharePid),
     mailbox,
     async waitForMail(address, n, ms = 10_000) {
       const end = Date.now() + ms;
@@ -469,9 +501,10 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
           if (started.unshare.exitCode !== null || started.unshare.signalCode !== null) r();
           else started.unshare.once('exit', () => r());
         });
-        const master = children(unsharePid)[0];
-        if (master !== undefined) { try { process.kill(master, 'SIGTERM'); } catch { /* gone */ } }
-        const timer = setTimeout(() => killNow(started), 5_000);
+        killNow(started);
+        const timer = setTimeout(() => {
+          if (started.unshare.exitCode === null && started.unshare.signalCode === null) started.unshare.kill('SIGKILL');
+        }, 5_000);
         await exited;
         clearTimeout(timer);
         live.delete(started);
