@@ -6,8 +6,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cliPath, repoRoot } from './helpers/paths.js';
@@ -64,9 +65,26 @@ const ls = (p: string) => (existsSync(p) ? readdirSync(p) : []);
 const delivered = (h: TestHost) => ls(join(h.dir, 'Maildir', 'new')).map((n) => readFileSync(join(h.dir, 'Maildir', 'new', n), 'utf8'));
 const msg = (subject: string) => `From: a@example.com\nSubject: ${subject}\n\nbody of ${subject}\n`;
 
+/**
+ * The argv that runs the built CLI as nobody. Directly when nobody can reach it; otherwise (a
+ * checkout under a 0700 directory, as a CI runner may make) the repository is bind-mounted on a
+ * world-traversable temp directory in a private mount namespace and run from there, as nobody.
+ */
+function nobodyCli(): { argv: string[]; asRoot: boolean } {
+  if (spawnSync('test', ['-r', cliPath], { uid: NOBODY, gid: NOBODY }).status === 0) return { argv: [process.execPath, cliPath], asRoot: false };
+  assert.ok(cliPath.startsWith(repoRoot + '/'), `${cliPath} is not readable by nobody and not inside ${repoRoot}`);
+  const mnt = mkdtempSync(join(tmpdir(), 'sysmail-nobody-'));
+  chmodSync(mnt, 0o755);
+  cleanups.push(() => rmSync(mnt, { recursive: true, force: true }));
+  const wrapper = 'mount --bind "$1" "$2" && shift 2 && exec setpriv --reuid=65534 --regid=65534 --clear-groups -- "$@"';
+  return { argv: ['unshare', '-m', '--propagation', 'private', 'sh', '-c', wrapper, 'sh', repoRoot, mnt, process.execPath,
+    join(mnt, cliPath.slice(repoRoot.length + 1))], asRoot: true };
+}
+
 /** Runs a program as nobody (uid and gid 65534), bounded. */
-function asNobody(argv: string[], o: { env?: NodeJS.ProcessEnv; input?: string } = {}) {
-  const r = spawnSync(argv[0]!, argv.slice(1), { uid: NOBODY, gid: NOBODY, env: { PATH: process.env.PATH, LANG: 'C.UTF-8', HOME: '/', ...o.env },
+function asNobody(argv: string[], o: { env?: NodeJS.ProcessEnv; input?: string; asRoot?: boolean } = {}) {
+  const ids = o.asRoot ? {} : { uid: NOBODY, gid: NOBODY };
+  const r = spawnSync(argv[0]!, argv.slice(1), { ...ids, env: { PATH: process.env.PATH, LANG: 'C.UTF-8', HOME: '/', ...o.env },
     input: o.input ?? '', encoding: 'utf8', timeout: 20_000, cwd: '/' });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr, error: r.error };
 }
@@ -110,7 +128,8 @@ test('claim 3: nobody submits through drop/; the queued copy carries nobody\'s u
   chmodSync(h.configFile, 0o644); // sendmail reads it as any user (no secrets in it)
   // Set up the spool as root first (as the package does), then submit as nobody.
   assert.equal((await runCli(['sendmail', '-i', '-odq', 'box@example.net'], { input: msg('root first'), env: h.env })).code, 0);
-  const s = asNobody([process.execPath, cliPath, 'sendmail', '-i', 'box@example.net'], { env: h.env, input: msg('from nobody') });
+  const cli = nobodyCli();
+  const s = asNobody([...cli.argv, 'sendmail', '-i', 'box@example.net'], { env: h.env, input: msg('from nobody'), asRoot: cli.asRoot });
   assert.equal(s.error, undefined, String(s.error));
   assert.equal(s.code, 0, `sendmail as nobody: ${s.stderr} (the CLI, node_modules and the config must be readable by nobody)`);
   const drops = ls(join(h.spool, 'drop')).filter((n) => !n.startsWith('.'));

@@ -5,9 +5,10 @@
 # (/sys/block/loopN/stat) then count only what the mail agents' spools and logs cause (data,
 # metadata and the ext4 journal), not the other tenants of this shared disk.
 #
-# The image lives in $PEERS_DIR/state/spool.img (sparse, on the real disk), is made afresh for
-# each run with the host's mkfs.ext4 defaults, mounted with the root file system's `discard`,
-# and the loop device is detached when CMD ends.
+# The image lives in $PEERS_DIR/state/spool.img (2 GiB, on the real disk), is made afresh for
+# each run with the host mkfs.ext4 defaults but the inode tables and journal zeroed at once (not by
+# ext4lazyinit in the background, whose writes would be counted), mounted with the root file
+# system's `discard`; the loop device goes away with the namespace.
 set -euo pipefail
 P=${PEERS_DIR:-/opt/peers}
 if [ "${BENCH_IN_NS:-}" != 1 ]; then
@@ -21,12 +22,14 @@ mount -t tmpfs -o mode=0755,size=64m tmpfs "$P/state/run"
 
 IMG=$P/state/spool.img
 rm -f "$IMG"
-truncate -s 4G "$IMG"
-mkfs.ext4 -q -F "$IMG"
+truncate -s 2G "$IMG"
+mkfs.ext4 -q -F -E lazy_itable_init=0,lazy_journal_init=0 "$IMG"  # no background zeroing to count
 LOOP=$(losetup --find --show "$IMG")
-cleanup() { umount /var/spool 2>/dev/null || true; losetup -d "$LOOP" 2>/dev/null || true; rm -f "$IMG"; }
-trap cleanup EXIT
+trap 'rm -f "$IMG"' EXIT
 mount -o discard "$LOOP" /var/spool
+# Detach now: the kernel marks the mounted device autoclear and frees it once the namespace (the
+# last user of the mount) is gone, however the run ends.
+losetup -d "$LOOP"
 cp -a "$P/state/spool/." /var/spool/
 sync
 echo "ns-loop.sh: /var/spool is $LOOP (ext4 on $IMG)" >&2

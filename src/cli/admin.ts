@@ -12,7 +12,7 @@ export async function flushCommand(argv: string[]): Promise<number> {
   const { opts } = parseOptions(argv, { id: { value: true, repeat: true }, due: {}, quiet: { short: 'q' } }, 'flush');
   if (opts.help) return (await import('./help.js')).helpCommand(['flush']);
   const rt = await loadRuntime(opts);
-  if (!rt.spoolOwner) throw new SysmailError('ENOPERM', `only root or the owner of ${rt.config.spool.dir} can run the queue`, { exit: EX.NOPERM });
+  if (!rt.spoolOwner) throw notOwner(rt.config.spool.dir, 'run the queue');
   const { deliverNow } = await import('./deliver.js');
   const ids = opts.id as string[] | undefined;
   const s = await deliverNow(rt, { ids, force: !opts.due });
@@ -22,6 +22,15 @@ export async function flushCommand(argv: string[]): Promise<number> {
       + `${s.failed} recipient(s) failed, ${s.bounces} bounce(s)\n`);
   }
   return EX.OK;
+}
+
+/** Root is refused only by the file system (read-only or immutable); anyone else by ownership. */
+function notOwner(dir: string, what: string): SysmailError {
+  if (process.getuid?.() === 0) {
+    return new SysmailError('EROSPOOL', `cannot ${what}: the spool ${dir} is not writable (read-only or immutable file system?)`,
+      { exit: EX.TEMPFAIL, hint: 'check `mount | grep` for ro and `lsattr -d` for the i flag; then run `sysmail flush`' });
+  }
+  return new SysmailError('ENOPERM', `only root or the owner of ${dir} can ${what}`, { exit: EX.NOPERM, hint: 'run it as root (sudo)' });
 }
 
 export async function mailqCommand(argv: string[]): Promise<number> {
@@ -39,7 +48,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
     return EX.OK;
   }
   if (ids.length === 0) throw usageError(`queue ${action} needs at least one queue id`, 'see `sysmail queue` for the ids');
-  if (!rt.spoolOwner) throw new SysmailError('ENOPERM', `only root or the owner of ${rt.config.spool.dir} can change the queue`, { exit: EX.NOPERM });
+  if (!rt.spoolOwner) throw notOwner(rt.config.spool.dir, 'change the queue');
   let missing = 0;
   if (action === 'flush') {
     const { deliverNow } = await import('./deliver.js');

@@ -15,3 +15,12 @@ export function retryDelay(attempts: number, spool: Pick<SpoolConfig, 'retryMin'
 export function isExpired(submittedAt: number, now: number, maxLifetime: number): boolean {
   return now - submittedAt >= maxLifetime;
 }
+
+/**
+ * Whether a message scheduled for `nextAttemptAt` is due. A retry time further ahead than
+ * retry_max cannot come from our own schedule: the clock went back (an RTC reset, an NTP step).
+ * Such a message is due now, rather than when the clock catches up (which may be never).
+ */
+export function isDue(nextAttemptAt: number, now: number, retryMax: number): boolean {
+  return nextAttemptAt <= now || nextAttemptAt - now > retryMax;
+}

@@ -14,7 +14,7 @@ import type { Logger } from '../log/logger.js';
 import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from '../transports/types.js';
 import { TransportPool } from '../transports/registry.js';
 import { isLocalRecipient, selectRoute } from '../router/router.js';
-import { isExpired, retryDelay } from './backoff.js';
+import { isDue, isExpired, retryDelay } from './backoff.js';
 import { bounceRecipient, buildBounce, type FailedRecipient } from './bounce.js';
 
 export interface RunOptions {
@@ -72,7 +72,7 @@ export async function runQueue(opts: RunOptions): Promise<PassSummary> {
       const queued = await opts.spool.list('queue');
       const due = queued.filter((m) => !seen.has(m.id) && !m.state.held
         && (!wanted || wanted.has(m.id))
-        && (opts.force || wanted !== null || m.state.nextAttemptAt <= now()));
+        && (opts.force || wanted !== null || isDue(m.state.nextAttemptAt, now(), opts.config.spool.retryMax)));
       if (due.length === 0) break;
       for (const m of due) {
         seen.add(m.id);
@@ -235,7 +235,9 @@ async function deliverSafely(pool: TransportPool, name: string, msg: OutgoingMes
 async function sendBounce(id: string, env: Envelope, raw: Buffer, failed: FailedRecipient[], opts: RunOptions,
   now: () => number): Promise<string | null> {
   const { config, log } = opts;
-  const to = bounceRecipient(env, config.general.admin, (a) => isLocalRecipient(a, config.general.localDomains));
+  // The admin may be written as a bare name ("root"); relays refuse unqualified recipients.
+  const admin = config.general.admin.includes('@') ? config.general.admin : `${config.general.admin}@${config.general.domain}`;
+  const to = bounceRecipient(env, admin, (a) => isLocalRecipient(a, config.general.localDomains));
   if (!to) {
     log.event({ event: 'bounced', id, from: env.sender, status: 'suppressed', reason: 'not bouncing a bounce; kept in failed/' });
     return null;

@@ -16,7 +16,7 @@ import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import type { Runtime } from '../cli/runtime.js';
-import { EX, SysmailError, toSysmailError, usageError } from '../core/errors.js';
+import { EX, SysmailError, ioError, toSysmailError, usageError } from '../core/errors.js';
 import { isServeRunning, SERVE_PID_FILE } from '../cli/submit.js';
 import { formatListen, parseListen, type ListenAddress } from './network.js';
 import { startListener, type Listener } from './listener.js';
@@ -69,10 +69,15 @@ function writePidFile(dir: string): string {
     });
   }
   // Ephemeral: written with rename for atomicity, not fsynced (a lost pid file after a crash is harmless).
-  mkdirSync(dir, { recursive: true, mode: 0o711 }); // the spool's own root mode (src/spool/fsutil.ts)
   const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
-  renameSync(tmp, path);
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o711 }); // the spool's own root mode (src/spool/fsutil.ts)
+    writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw ioError(`cannot write the pid file ${path}`, err);
+  }
   return path;
 }
 

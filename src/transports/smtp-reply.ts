@@ -46,6 +46,9 @@ export interface ClientError {
 /** Replies that name a fixable credential/TLS problem: defer, never bounce. */
 const AUTH_CODES = new Set([530, 534, 535, 538]);
 
+/** Reply text kept per recipient; a hostile relay can send kilobytes. */
+export const MAX_REPLY_TEXT = 500;
+
 export const peerLabel = (p: Peer) => `${p.host}:${p.port}`;
 const key = (p: Peer, k: string) => `transports.${p.name}.${k}`;
 
@@ -61,9 +64,11 @@ export function parseReply(raw: string): Reply | null {
       dsn ??= e[1];
       t = t.slice(e[0].length);
     }
-    return t.trim();
+    // A reply is the peer's data: no control characters reach a log, a terminal or a bounce.
+    return t.replace(/[\x00-\x1f\x7f]/g, '?').trim();
   });
-  return { code: Number(m[1]), dsn, text: texts.filter(Boolean).join(' / ') };
+  const text = texts.filter(Boolean).join(' / ');
+  return { code: Number(m[1]), dsn, text: text.length > MAX_REPLY_TEXT ? `${text.slice(0, MAX_REPLY_TEXT)}... (${text.length - MAX_REPLY_TEXT} more characters)` : text };
 }
 
 export function replyOutcome(code: number, command: string): Outcome {
