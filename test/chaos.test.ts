@@ -17,7 +17,6 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cliPath, repoRoot } from './helpers/paths.js';
@@ -29,6 +28,7 @@ import { runQueue } from '../src/delivery/runner.js';
 import { memoryLogger } from '../src/log/logger.js';
 import { wakeDelay } from '../src/server/queue-runner.js';
 import { QUEUE_BUSY_RETRY_MS, QUEUE_MAX_SLEEP_MS } from '../src/server/limits.js';
+import { freePort } from './helpers/net.js';
 
 // ---- bench/chaos.mjs, shared with the full-size run ----------------------------------------
 
@@ -76,13 +76,6 @@ function boxHost(extra = ''): TestHost {
 const ls = (p: string) => (existsSync(p) ? readdirSync(p) : []);
 const delivered = (h: TestHost) => ls(join(h.dir, 'Maildir', 'new')).map((n) => readFileSync(join(h.dir, 'Maildir', 'new', n), 'utf8'));
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 /** Runs a system tool; a missing tool fails the test with the Debian package that provides it. */
 async function tool(pkg: string, argv0: string, args: string[], o: { env?: NodeJS.ProcessEnv; input?: string | Buffer } = {}): Promise<RunResult> {

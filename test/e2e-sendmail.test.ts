@@ -5,12 +5,12 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCerts, type TestCerts } from './helpers/certs.js';
 import { startSink, type Sink } from './helpers/smtp-sink.js';
 import { makeHost, runCli, waitUntil, writeSecret, type TestHost } from './helpers/cli.js';
+import { freePort } from './helpers/net.js';
 
 let certs: TestCerts;
 let otherCa: TestCerts;
@@ -103,13 +103,6 @@ test('s-nail: -i -f FROM -- rcpt; the empty sender <> is kept', async () => {
   } finally { await sink.close(); }
 });
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 test('relay down at submission: exit 0, queued, deferred; relay back: sysmail flush delivers it', async () => {
   const host = makeHost();

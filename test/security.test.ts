@@ -7,7 +7,6 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, linkSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -21,6 +20,7 @@ import { memoryLogger } from '../src/log/logger.js';
 import { startListener } from '../src/server/listener.js';
 import { parseListen, isLoopback } from '../src/server/network.js';
 import type { Config } from '../src/config/types.js';
+import { freePort } from './helpers/net.js';
 
 interface ChaosModule {
   findProcesses(marker: string): Array<{ pid: number; argv: string[] }>;
@@ -53,13 +53,6 @@ const deadToml = () => `[general]\nhostname = "sec.example.com"\ndomain = "examp
   + `[transports.dead]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${deadPort}\nsecurity = "none"\ntimeouts = { connect = "1s" }\n`;
 
 let deadPort = 0;
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 const mode = (p: string) => statSync(p).mode & 0o7777;
 const ls = (p: string) => (existsSync(p) ? readdirSync(p) : []);
 const delivered = (h: TestHost) => ls(join(h.dir, 'Maildir', 'new')).map((n) => readFileSync(join(h.dir, 'Maildir', 'new', n), 'utf8'));

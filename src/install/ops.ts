@@ -48,7 +48,7 @@ export class Ops {
   private say(verb: string, what: string): void { this.out(`  ${verb.padEnd(9)} ${what}`); }
   private record(c: Change): void { this.changes.push(c); this.done++; }
   note(what: string): void { this.say('note', what); }
-  skip(what: string): void { this.kept++; this.say('kept', what); }
+  leaveAsIs(what: string): void { this.kept++; this.say('kept', what); }
   isAlready(what: string): void { this.already++; this.say('already', what); }
 
   /** Would this command run for real here (not just be recorded)? */
@@ -111,7 +111,7 @@ export class Ops {
     if (have === want && haveMode === mode) { this.isAlready(path); return; }
     if (have !== null) {
       const mine = this.prev?.changes.some((c) => c.kind === 'file' && c.path === path && c.sha256 === have);
-      if (!opts.upgrade || !mine) { this.skip(`${path} exists and differs from the packaged one; left as it is`); return; }
+      if (!opts.upgrade || !mine) { this.leaveAsIs(`${path} exists and differs from the packaged one; left as it is`); return; }
     }
     if (this.dryRun) { this.say('would', `${have === null ? 'write' : 'update'} ${path} (${octal(mode)})`); return; }
     await this.parents(path);

@@ -44,6 +44,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import type { TestCerts } from './certs.js';
 import { tempDir } from './paths.js';
+import { freePort } from './net.js';
 
 export interface PostfixOptions {
   certs: TestCerts;
@@ -336,13 +337,6 @@ function hookExit(): void {
   });
 }
 
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
