@@ -70,6 +70,11 @@ test('Debian cron: sendmail -i -FCronDaemon -B8BITMIME -oem user, argv[0] = send
     assert.equal(ev.orig_rcpt, 'root@example.com');
     assert.equal(ev.transport, 'relay');
     assert.equal(ev.smtp_code, 250);
+    const queued = await waitUntil(async () => {
+      const q = JSON.parse((await runCli(['queue', '--json'], { env: host.env })).stdout) as unknown[];
+      return q.length === 0 ? 'empty' : null;
+    }, 5000, 'an empty queue once the aliased recipient is delivered');
+    assert.equal(queued, 'empty');
   } finally { await sink.close(); }
 });
 

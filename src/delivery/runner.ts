@@ -107,7 +107,13 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
   const msg: OutgoingMessage = { id: claim.id, envelope: env, raw };
   const base = { id: claim.id, from: env.sender, size: raw.length, attempt: state.attempts };
 
-  let targets = expandTargets(env, state, opts);
+  const { targets: expanded, keys } = expandTargets(env, state, opts);
+  let targets = expanded;
+  // The spool marks each envelope recipient pending; after aliases and fan-out the keys are the
+  // routed ones, so a pending entry that no longer names a target would keep the message forever.
+  for (const [key, r] of Object.entries(state.recipients)) {
+    if (r.status === 'pending' && !keys.has(key)) delete state.recipients[key];
+  }
   const newlyFailed: FailedRecipient[] = [];
 
   const record = (t: Target, transport: string | null, r: RecipientResult) => {
@@ -196,7 +202,8 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
   }
 }
 
-function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions): Target[] {
+/** The targets still to deliver, and every state key this message has (done ones included). */
+function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions): { targets: Target[]; keys: Set<string> } {
   const { config } = opts;
   const out: Target[] = [];
   const seen = new Set<string>();
@@ -217,7 +224,7 @@ function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions): T
       }
     }
   }
-  return out;
+  return { targets: out, keys: seen };
 }
 
 async function deliverSafely(pool: TransportPool, name: string, msg: OutgoingMessage, rcpts: string[]): Promise<Map<string, RecipientResult>> {
