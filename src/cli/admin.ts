@@ -4,7 +4,7 @@
  * (readers never write); changes go through the spool's own operations.
  */
 import { EX, usageError, SysmailError } from '../core/errors.js';
-import type { QueuedMessage } from '../spool/types.js';
+import type { QueuedMessage, RecipientState } from '../spool/types.js';
 import { parseOptions } from './options.js';
 import { loadConfigFrom, loadRuntime } from './runtime.js';
 
@@ -93,10 +93,16 @@ export function formatQueue(items: QueuedMessage[], failed: boolean): string {
       const next = m.state.held ? 'held' : `next try ${time(m.state.nextAttemptAt)}`;
       lines.push(`    (${failed ? 'failed' : 'deferred'} after ${m.state.attempts} attempt(s); ${failed ? '' : next + '; '}${m.state.lastError ?? ''})`);
     }
+    // State is kept per routed recipient (after aliases; "rcpt via transport" for fan-out).
+    const shown = new Set<string>();
+    const status = (k: string, st: RecipientState) =>
+      `    ${k}  [${st.status}${st.code ? ' ' + st.code : ''}${st.text ? ': ' + st.text.slice(0, 120) : ''}]`;
     for (const r of m.envelope.recipients) {
-      const st = Object.entries(m.state.recipients).find(([k]) => k === r || k.startsWith(r + ' via '))?.[1];
-      lines.push(`    ${r}${st ? `  [${st.status}${st.code ? ' ' + st.code : ''}${st.text ? ': ' + st.text.slice(0, 120) : ''}]` : ''}`);
+      const own = Object.entries(m.state.recipients).filter(([k]) => k === r || k.startsWith(r + ' via '));
+      if (own.length === 0) lines.push(`    ${r}`);
+      for (const [k, st] of own) { shown.add(k); lines.push(status(k, st)); }
     }
+    for (const [k, st] of Object.entries(m.state.recipients)) if (!shown.has(k)) lines.push(status(k, st));
   }
   lines.push(`-- ${Math.ceil(total / 1024)} KiB in ${items.length} message(s).`);
   return lines.join('\n') + '\n';
