@@ -17,6 +17,9 @@
 #   sysmail-ram      like sysmail+serve, spool.mode = "ram" with the spool on tmpfs (bursts, disk)
 #   sysmail-lean+serve  like sysmail+serve with the packaging bench/submit.mjs found fastest, when
 #                    SYSMAIL_CLI_LEAN names it (bench/out/variants/cjs-cache-lean/sysmail.cjs)
+#   sysmail-smtp-fast, sysmail-lean+serve-fast  with serve from SYSMAIL_CLI_FAST (the serve-fast
+#                    variant of bench/build-variants.mjs: no 100 ms greeting pause, 2 ms debounce)
+#   sysmail-nolog+serve  like sysmail+serve with log.file = false, when SYSMAIL_NOLOG=1
 # Environment: SYSMAIL_CLI (default dist/sysmail.js), SHARED_BENCH (default /work/shared/bench),
 # PEERS_DIR (default /opt/peers), LISTEN_PORT (default 12587), BENCH_OUT (output directory),
 # BENCH_LOOP=1 (the spools on a loop device of their own: clean device counters; see below).
@@ -41,7 +44,8 @@ SP=/var/spool/sysmail-bench
 RAM=$P/state/run/sysmail-ram
 rm -rf "$P/state/spool/sysmail-bench"
 
-conf() { # name spool mode listen
+conf() { # name spool mode listen [log.file value]
+  local logv=${5:-"\"$SP/log/$1.log\""}
   cat > "$OUT/conf/$1.toml" <<EOF
 # sysmail benchmark config ($1), written by bench/peers.sh
 [general]
@@ -54,7 +58,7 @@ dir = "$2"
 mode = "$3"
 
 [log]
-file = "$SP/log/$1.log"
+file = $logv
 
 [listener]
 listen = $4
@@ -67,42 +71,53 @@ security = "none"
 EOF
   chmod 600 "$OUT/conf/$1.toml"
 }
-conf sysmail "$SP/default" disk '[]'
-conf serve "$SP/serve" disk '[]'
-conf smtp "$SP/smtp" disk "[\"127.0.0.1:$LISTEN_PORT\"]"
-conf ram "$RAM" ram '[]'
-
 q() { echo "[\"$1/queue\", \"$1/active\", \"$1/tmp\", \"$1/drop\"]"; }
-cat > "$OUT/conf/agents.json" <<EOF
-[
- {"name": "sysmail", "argv": ["$NODE", "$CLI", "sendmail", "-C", "$OUT/conf/sysmail.toml"],
-  "queue_dirs": $(q "$SP/default"), "note": "sendmail -t; detached sysmail flush delivers"},
- {"name": "sysmail+serve", "argv": ["$NODE", "$CLI", "sendmail", "-C", "$OUT/conf/serve.toml"],
-  "daemon": ["$NODE", "$CLI", "serve", "--no-listen", "-C", "$OUT/conf/serve.toml"],
-  "queue_dirs": $(q "$SP/serve"), "note": "sendmail -t; sysmail serve delivers"},
- {"name": "sysmail-smtp", "smtp_port": $LISTEN_PORT, "tflag": false,
-  "daemon": ["$NODE", "$CLI", "serve", "-C", "$OUT/conf/smtp.toml"],
-  "queue_dirs": $(q "$SP/smtp"), "phases": ["latency", "burst", "disk"],
-  "note": "SMTP to sysmail serve on 127.0.0.1:$LISTEN_PORT"},
- {"name": "sysmail-ram", "argv": ["$NODE", "$CLI", "sendmail", "-C", "$OUT/conf/ram.toml"],
-  "daemon": ["$NODE", "$CLI", "serve", "--no-listen", "-C", "$OUT/conf/ram.toml"],
-  "queue_dirs": $(q "$RAM"), "phases": ["burst", "disk"],
-  "note": "spool.mode ram on tmpfs; sysmail serve delivers"}
-EOF
+AGENTS=()
+agent() { AGENTS+=("$1"); }
+# agent NAME SENDMAIL-CLI|- DAEMON-CLI|- CONF SPOOL PHASES NOTE [SMTP-PORT]
+add() {
+  local name=$1 scli=$2 dcli=$3 cf=$4 spool=$5 phases=$6 note=$7 port=${8:-}
+  local argv='null' daemon='null' smtp=''
+  [ "$scli" != - ] && argv="[\"$NODE\", \"$scli\", \"sendmail\", \"-C\", \"$OUT/conf/$cf.toml\"]"
+  if [ "$dcli" != - ]; then
+    if [ -n "$port" ]; then daemon="[\"$NODE\", \"$dcli\", \"serve\", \"-C\", \"$OUT/conf/$cf.toml\"]"
+    else daemon="[\"$NODE\", \"$dcli\", \"serve\", \"--no-listen\", \"-C\", \"$OUT/conf/$cf.toml\"]"; fi
+  fi
+  [ -n "$port" ] && smtp="\"smtp_port\": $port, \"tflag\": false, "
+  agent "{\"name\": \"$name\", $smtp\"argv\": $argv, \"daemon\": $daemon, \"queue_dirs\": $(q "$spool"), \"phases\": $phases, \"note\": \"$note\"}"
+}
+ALL='null'
+conf sysmail "$SP/default" disk '[]'
+add sysmail "$CLI" - sysmail "$SP/default" "$ALL" 'sendmail -t; a detached sysmail flush delivers'
+conf serve "$SP/serve" disk '[]'
+add sysmail+serve "$CLI" "$CLI" serve "$SP/serve" "$ALL" 'sendmail -t; sysmail serve delivers'
+conf smtp "$SP/smtp" disk "[\"127.0.0.1:$LISTEN_PORT\"]"
+add sysmail-smtp - "$CLI" smtp "$SP/smtp" '["latency", "burst", "disk"]' "SMTP to sysmail serve" "$LISTEN_PORT"
+conf ram "$RAM" ram '[]'
+add sysmail-ram "$CLI" "$CLI" ram "$RAM" '["burst", "disk"]' 'spool.mode ram on tmpfs; sysmail serve delivers'
 if [ -n "${SYSMAIL_CLI_LEAN:-}" ]; then
   LEAN=$(realpath "$SYSMAIL_CLI_LEAN")
   conf lean "$SP/lean" disk '[]'
-  cat >> "$OUT/conf/agents.json" <<EOF
- ,{"name": "sysmail-lean+serve", "argv": ["$NODE", "$LEAN", "sendmail", "-C", "$OUT/conf/lean.toml"],
-  "daemon": ["$NODE", "$CLI", "serve", "--no-listen", "-C", "$OUT/conf/lean.toml"],
-  "queue_dirs": $(q "$SP/lean"), "phases": ["latency", "burst"],
-  "note": "sendmail -t from $SYSMAIL_CLI_LEAN; sysmail serve (dist) delivers"}
-EOF
+  add sysmail-lean+serve "$LEAN" "$CLI" lean "$SP/lean" '["latency", "burst"]' "sendmail -t from $SYSMAIL_CLI_LEAN"
 fi
-echo ']' >> "$OUT/conf/agents.json"
+if [ -n "${SYSMAIL_CLI_FAST:-}" ]; then
+  FAST=$(realpath "$SYSMAIL_CLI_FAST")
+  conf smtpfast "$SP/smtpfast" disk "[\"127.0.0.1:$((LISTEN_PORT + 1))\"]"
+  add sysmail-smtp-fast - "$FAST" smtpfast "$SP/smtpfast" '["latency", "burst", "disk"]' "SMTP to serve from $SYSMAIL_CLI_FAST" "$((LISTEN_PORT + 1))"
+  if [ -n "${SYSMAIL_CLI_LEAN:-}" ]; then
+    conf leanfast "$SP/leanfast" disk '[]'
+    add sysmail-lean+serve-fast "$LEAN" "$FAST" leanfast "$SP/leanfast" '["latency", "burst"]' "lean sendmail; serve from $SYSMAIL_CLI_FAST"
+  fi
+fi
+if [ "${SYSMAIL_NOLOG:-0}" = 1 ]; then
+  conf nolog "$SP/nolog" disk '[]' false
+  add sysmail-nolog+serve "$CLI" "$CLI" nolog "$SP/nolog" '["burst", "disk"]' 'log.file = false; sysmail serve delivers'
+fi
+{ echo '['; (IFS=,; echo "${AGENTS[*]}"); echo ']'; } > "$OUT/conf/agents.json"
 
 export BENCH_SMTP_HOST=127.0.0.1 BENCH_SMTP_PORT=$SINK_PORT SYSMAIL_AGENTS=$OUT/conf/agents.json
 echo "peers.sh: output in $OUT" >&2
+[ "${PEERS_DRY:-0}" = 1 ] && { cat "$OUT/conf/agents.json" "$OUT/conf/nolog.toml" 2>/dev/null; exit 0; }
 # BENCH_LOOP=1: /var/spool on an ext4 loop device of its own, so that the device counters (bytes
 # written, flushes, journal included) count only the agents, not the other tenants of the disk.
 NS=$SHARED/lib/ns.sh

@@ -4,7 +4,8 @@
 // compare the paired ratios within a run, never absolute times across runs.
 //
 //   npm run build && node bench/submit.mjs [--rounds 30] [--variants default|all|NAME,...]
-//                                          [--cli dist/sysmail.js] [--json] [--out FILE.json]
+//                                          [--cli dist/sysmail.js] [--extra LABEL=PATH]...
+//                                          [--json] [--out FILE.json]
 //
 // Variants (each spawned directly, no shell, by bench/lib/rusage.py: posix_spawn + wait4):
 //   node -e 0              Node's floor
@@ -63,6 +64,13 @@ for (const v of ['split', 'split-lean', 'split-toml', 'single', 'cjs', 'cjs-cach
   // A snapshot's argv[1] is not a script, and sendmail-only has no flush command: -odq only.
   if (!v.startsWith('snapshot') && v !== 'sendmail-only') all[`${v} -t`] = [node, ...pre, 'sendmail', '-C', config, '-t'];
 };
+// --extra LABEL=PATH (repeatable): another built CLI, as `LABEL -odq` and `LABEL -t`.
+const extras = process.argv.flatMap((a, i) => (a === '--extra' ? [process.argv[i + 1]] : []));
+for (const e of extras) {
+  const [label, path] = e.split('=');
+  all[`${label} -odq`] = [node, resolve(path), 'sendmail', '-C', config, '-odq', '-t'];
+  all[`${label} -t`] = [node, resolve(path), 'sendmail', '-C', config, '-t'];
+}
 const base4 = ['node -e 0', 'node write+fsync', 'sendmail -odq -t', 'sendmail -t'];
 const names = want === 'default' ? base4
   : want === 'all' ? [...base4, ...Object.keys(all).filter((n) => n.endsWith(' -odq'))] : want.split(',');

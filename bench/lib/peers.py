@@ -964,6 +964,8 @@ def report(res):
                  'device flushes/msg | daemon RSS/PSS KiB |')
         L.append('|---|---|---|---|---|---|---|---|')
         for name, r in res['burst'].items():
+            if not r['rounds']:   # sysmail: an agent left out of the burst (--slow-burst-rounds 0)
+                continue
             a, s = r['all_delivered_s'], r['submit_s']
             dm = r['rounds'][-1].get('daemon_mem')
             as_ = f"{a['median']:.2f} ({a['min']:.2f}-{a['max']:.2f}) | {r['n'] / a['median']:.0f}" if a else '- | -'
@@ -1019,4 +1021,7 @@ def report(res):
 
 
 if __name__ == '__main__':
-    main()
+    if len(sys.argv) == 3 and sys.argv[1] == '--report':   # sysmail: re-render summary.md from results.json
+        print(report(json.load(open(sys.argv[2]))), end='')
+    else:
+        main()

@@ -14,8 +14,13 @@ export function runCli(argv: string[], opts: { input?: string | Buffer; env?: No
   const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: process.env.HOME, LANG: 'C.UTF-8', ...opts.env };
   const cmd = opts.argv0 ?? process.execPath;
   const args = opts.argv0 ? argv : [cliPath, ...argv];
+  return runProcess(cmd, args, { env, input: opts.input, timeoutMs: opts.timeoutMs });
+}
+
+/** Any program, with exactly the environment given; killed after timeoutMs (default 20 s). */
+export function runProcess(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number }): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, { env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => { stdout += d; });

@@ -22,7 +22,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliPath, fixtures } from './paths.js';
-import { waitUntil, type RunResult, type TestHost } from './cli.js';
+import { runProcess, waitUntil, type RunResult, type TestHost } from './cli.js';
 import { decodeWords } from '../../src/message/encoded-words.js';
 
 const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
@@ -66,20 +66,7 @@ export function dnfPython(): string {
     'install Debian\'s python3-dnf: apt-get install --no-install-recommends python3-dnf');
 }
 
-export function runProcess(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; input?: string | Buffer; timeoutMs?: number }): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 20_000);
-    child.on('error', reject);
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input ?? '');
-  });
-}
+export { runProcess };
 
 export type Stage = 'available' | 'downloaded' | 'applied';
 
