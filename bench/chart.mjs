@@ -71,7 +71,7 @@ if (submitFile) {
   const rows = s.rows.map((r) => ({
     label: r.variant, value: r.wall_ms.median, range: [r.wall_ms.p25, r.wall_ms.p75],
     note: `×${r.wall_ratio_vs_node} · ${(r.peak_rss_kib.median / 1024).toFixed(1)} MiB`,
-    group: r.variant.startsWith('node') ? 'floor' : r.variant.startsWith('sendmail') ? 'sysmail' : 'variant',
+    group: r.variant.startsWith('node') ? 'floor' : r.variant.startsWith('sendmail -') ? 'sysmail' : 'variant',
   }));
   write('submit.svg', barChart({
     title: 'sendmail -t < 2 KB: wall time per submission (median, p25–p75 whisker)',
@@ -110,8 +110,10 @@ if (peersFile) {
     }));
     write('disk.svg', barChart({
       title: 'Device bytes written per message during the burst (median, incl. ext4 journal)',
-      subtitle: 'sectors written (/sys/block/DEV/stat) between sync before and sync after, ÷ N; the disk is shared, so noisy',
-      unit: 'B', rows: b.filter(([name]) => !name.startsWith('floor:node') && !['msmtp', 'esmtp'].includes(name))
+      subtitle: p.meta.block_device.startsWith('loop')
+        ? `sectors written to ${p.meta.block_device} (the spools' own ext4, journal on) between a sync before and after, ÷ ${n}`
+        : 'sectors written (/sys/block/DEV/stat) between sync before and sync after, ÷ N; the disk is shared, so noisy',
+      unit: 'B', rows: b.filter(([name]) => !name.startsWith('floor:') && !['msmtp', 'esmtp'].includes(name))
         .map(([name, r]) => ({ label: name, value: r.dev_bytes_per_msg.median, range: [r.dev_bytes_per_msg.min, r.dev_bytes_per_msg.max],
           note: `${r.dev_flushes_per_msg.median.toFixed(2)} flushes/msg`, group: groupOf(name) })),
     }));

@@ -38,6 +38,7 @@ if (!existsSync(cli)) { console.error(`${cli} not found: run \`npm run build\` f
 
 // The spool must be on the real disk: on tmpfs the fsyncs would cost nothing.
 const dir = mkdtempSync(join(process.env.BENCH_DIR ?? '/var/tmp', 'sysmail-bench-'));
+process.on('exit', () => rmSync(dir, { recursive: true, force: true })); // also after a failed run
 const spool = join(dir, 'spool');
 const config = join(dir, 'sysmail.toml');
 writeFileSync(config, `[general]\nhostname = "bench.example.com"\ndomain = "example.com"\naliases = false\n`
@@ -163,7 +164,6 @@ else {
       + `| ${r.cpu_ms.median} | ${r.cpu_ratio_vs_node ?? '–'} | ${r.peak_rss_kib.median} (${r.peak_rss_kib.min}–${r.peak_rss_kib.max}) | ${r.rss_ratio_vs_node ?? '–'} |`);
   }
 }
-rmSync(dir, { recursive: true, force: true });
 
 function makeMessage(size) {
   // The same 2048-byte message as the shared peer harness (lib/bench.py make_message).

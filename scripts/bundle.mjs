@@ -9,19 +9,20 @@
 // are imported only by the code paths that deliver or listen. smol-toml is bundled into the
 // config loader's chunk: every command reads the config, and resolving a package through
 // node_modules costs a package.json lookup and nine more module files on each start (measured:
-// -6 % wall time for `sendmail -t`).
+// -7 % wall time for `sendmail -t`).
 //
-// --cjs-cache (measured: `sendmail -odq -t` in 0.61 × the time of the default bundle, peak RSS
-// -4.8 MiB; bench/submit.mjs): Node 20 has no module.enableCompileCache (Node 22.1+), so the
+// --cjs-cache (measured: `sendmail -t` 60.9 -> 39.8 ms against the old ESM bundle, peak RSS
+// -4.2 MiB; docs/benchmarks.md): Node 20 has no module.enableCompileCache (Node 22.1+), so the
 // launcher compiles the bundle with vm.Script and V8 cached data. The cache is made here, by one
 // training run, and is only ever read at run time: a cache file is code, so it must be written by
 // whoever writes dist/ (the build, or the package's postinst), never by whichever user happens to
-// run sendmail. It is used only when it was made for this very bundle (size and mtime recorded
-// beside it) and V8 accepts it (same Node version and flags); otherwise the bundle is compiled as
-// usual. dist/package.json makes dist/ CommonJS, so the launcher skips Node's ESM loader too.
+// run sendmail. It is used only when it was made for this very bundle (a content hash, the build
+// id, in both) and V8 accepts it (same Node version and flags); otherwise the bundle is compiled
+// as usual. dist/package.json makes dist/ CommonJS, so the launcher skips Node's ESM loader too.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { appendFileSync, chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -72,6 +73,11 @@ if (!cjsCache) {
     sourcemap: 'linked',
     logLevel: 'warning',
   });
+  // The build id ties the cache to this exact bundle: a content hash in its last line, checked by
+  // the launcher against the cache's first line (mtimes are not kept by npm pack, so not those).
+  const mainFile = join(outdir, 'sysmail-main.cjs');
+  const id = createHash('sha256').update(readFileSync(mainFile)).digest('hex').slice(0, 32);
+  appendFileSync(mainFile, `\n//# sysmail-build-id=${id}\n`);
   writeFileSync(join(outdir, 'package.json'), '{ "type": "commonjs" }\n');
   writeFileSync(join(outdir, 'sysmail.js'), LAUNCHER());
   train();
@@ -85,19 +91,19 @@ function LAUNCHER() {
 // sysmail launcher (scripts/bundle.mjs --cjs-cache): runs sysmail-main.cjs with V8's code cache
 // when the cache was made for exactly this file; otherwise compiles it as usual. Never writes the
 // cache unless SYSMAIL_WRITE_CODE_CACHE=1 (the build's training run).
-const { readFileSync, statSync, writeFileSync, renameSync } = require('node:fs');
+const { readFileSync, writeFileSync, renameSync } = require('node:fs');
 const { join } = require('node:path');
 const { Script } = require('node:vm');
 const main = join(__dirname, 'sysmail-main.cjs');
 const cacheFile = join(__dirname, 'sysmail-main.cjs.v8cache');
 const source = readFileSync(main, 'utf8');
-const st = statSync(main);
-const stamp = \`\${st.size}:\${Math.floor(st.mtimeMs)}:\${process.version}\`;
+const idAt = source.lastIndexOf('//# sysmail-build-id=');
+const stamp = \`\${idAt < 0 ? 'none' : source.slice(idAt + 21).trim()}:\${process.version}\`;
 let cachedData;
 try {
   const c = readFileSync(cacheFile);
   const nl = c.indexOf(10);
-  if (nl > 0 && c.toString('latin1', 0, nl) === stamp) cachedData = c.subarray(nl + 1);
+  if (idAt >= 0 && nl > 0 && c.toString('latin1', 0, nl) === stamp) cachedData = c.subarray(nl + 1);
 } catch {}
 const wrapper = '(function (exports, require, module, __filename, __dirname) { ';
 const script = new Script(wrapper + source + '\\n})', { filename: main, cachedData });

@@ -6,7 +6,6 @@
  * at once; otherwise a detached `sysmail flush --id ID` is started (as dma
  * does). `-odq` queues only; `-v` delivers in the foreground and shows it.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Envelope, SubmitVia } from '../spool/types.js';
@@ -46,7 +45,7 @@ export async function submitAndKick(rt: Runtime, req: SubmitRequest, mode: Deliv
     const { deliverNow } = await import('./deliver.js');
     await deliverNow(rt, { ids: [id] });
   } else if (!isServeRunning(rt.config.spool.dir)) {
-    startBackgroundFlush(id, configFile);
+    await startBackgroundFlush(id, configFile);
   }
   return id;
 }
@@ -64,13 +63,15 @@ export function isServeRunning(spoolDir: string): boolean {
   }
 }
 
-function startBackgroundFlush(id: string, configFile: string | null): void {
+async function startBackgroundFlush(id: string, configFile: string | null): Promise<void> {
   if (!process.argv[1]) return;
   // Through the real entry point: run via a `sendmail` symlink, the name would make it sendmail again.
   let script = process.argv[1];
   try { script = realpathSync(script); } catch { /* keep the name we were run by */ }
   const args = [script, 'flush', '--quiet', '--id', id, ...(configFile ? ['--config', configFile] : [])];
   try {
+    // Loaded here, not at the top: with `serve` running no process is started at all.
+    const { spawn } = await import('node:child_process');
     const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
     child.on('error', () => {}); // the flush timer will deliver it
     child.unref();

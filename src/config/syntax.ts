@@ -4,7 +4,6 @@
  * (what is wrong) or null when the value is fine, so the validator can build
  * an error that says what to change.
  */
-import { isIPv4, isIPv6 } from 'node:net';
 
 const LABEL = '[A-Za-z0-9](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9])?';
 const HOSTNAME_RE = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`);
@@ -12,6 +11,25 @@ const HOSTNAME_RE = new RegExp(`^${LABEL}(?:\\.${LABEL})*$`);
 const ATOM = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
 const LOCAL_RE = new RegExp(`^${ATOM}(?:\\.${ATOM})*$`);
 const QUOTED_LOCAL_RE = /^"(?:[^"\\\r\n\0]|\\[^\r\n\0])*"$/;
+
+// Our own address checks: importing node:net for isIP would load net, stream and dgram on every
+// command, the sendmail path included (measured ~3 ms).
+const V4_OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const V4 = new RegExp(`^${V4_OCTET}(\\.${V4_OCTET}){3}$`);
+
+export function isIPv4(s: string): boolean {
+  return V4.test(s);
+}
+
+/** The WHATWG URL parser is built in and validates IPv6 literals exactly (no zone ids). */
+export function isIPv6(s: string): boolean {
+  if (!s.includes(':') || /[^0-9a-fA-F:.]/.test(s)) return false;
+  try {
+    return new URL(`http://[${s}]/`).hostname.length > 2;
+  } catch {
+    return false;
+  }
+}
 
 export function hostnameProblem(s: string): string | null {
   if (s.length === 0) return 'is empty';

@@ -8,7 +8,6 @@
  * problems are left out of the result, so routes to them are not reported a
  * second time as "undefined".
  */
-import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type {
   CommandTransportConfig, LocalTransportConfig, MotdTransportConfig, OciTransportConfig, SecretRef,
@@ -17,7 +16,7 @@ import type {
 import { Reader, type Problems, type Table } from './check.js';
 import type { KeyPath } from './locate.js';
 import * as D from './defaults.js';
-import { addressProblem, closest, hostnameProblem, ocidProblem, urlProblem, userNameProblem } from './syntax.js';
+import { addressProblem, closest, hostnameProblem, isIPv4, isIPv6, ocidProblem, urlProblem, userNameProblem } from './syntax.js';
 
 export const TRANSPORT_TYPES = ['smtp', 'maildir', 'mbox', 'local', 'command', 'motd', 'stdout', 'oci-notifications'] as const;
 
@@ -136,7 +135,7 @@ function readTransport(r: Reader, name: string, ctx: TransportCtx): TransportCon
 
 function readSmtp(r: Reader, name: string, ctx: TransportCtx): SmtpTransportConfig | undefined {
   const host = r.str('host', { required: 'name the smarthost, e.g. host = "smtp.example.com"' });
-  if (host !== undefined && hostnameProblem(host) && isIP(host) === 0) {
+  if (host !== undefined && hostnameProblem(host) && !isIPv4(host) && !isIPv6(host)) {
     r.p.add(r.at('host'), `is not a host name or IP address (got "${host}"); give just the name or address, without "smtp://", brackets or a port`);
   }
   const security = r.oneOf('security', ['starttls', 'opportunistic', 'tls', 'none'] as const) ?? D.DEFAULT_SMTP_SECURITY;

@@ -14,7 +14,7 @@ export const LISTENER_MAX_CLIENTS = 100;
 export const LISTENER_MAX_RECIPIENTS = 1000;
 
 /** File events in queue/ and drop/ arrive in bursts (create, write, rename): one pass per burst. */
-export const QUEUE_WATCH_DEBOUNCE_MS = 25;
+export const QUEUE_WATCH_DEBOUNCE_MS = 2;
 /** The queue is looked at at least this often, so a missed event or a clock jump is recovered. */
 export const QUEUE_MAX_SLEEP_MS = 5 * 60_000;
 /** A message still due after a pass (another process holds it) is looked at again after this long, not at once. */
