@@ -40,7 +40,7 @@ export function ioFail(what: string, cause: unknown): SysmailError {
   if (err.hint !== undefined || errnoOf(cause) !== 'ENOENT') return err;
   return new SysmailError(err.code, err.message, {
     exit: EX.TEMPFAIL, temporary: true, cause, smtpCode: 451, dsn: '4.3.0',
-    hint: 'the spool is not set up: run `sysmail doctor` as root, or check spool.dir',
+    hint: 'the spool is not set up: create it with `sysmail install` (or run `sysmail flush` once as root), or check spool.dir',
   });
 }
 
