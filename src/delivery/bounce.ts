@@ -4,6 +4,7 @@
  * (the caller checks envelope.isBounce); bounces are sent with the null sender.
  */
 import type { Envelope } from '../spool/types.js';
+import { formatDate } from '../message/prepare.js';
 
 export interface FailedRecipient {
   rcpt: string;
@@ -44,7 +45,7 @@ export function bounceRecipient(envelope: Envelope, admin: string, isLocal: (add
   return envelope.sender;
 }
 
-const rfc5322Date = (d: Date) => d.toUTCString().replace('GMT', '+0000');
+const rfc5322Date = (d: Date) => formatDate(d, 0);
 
 /** Control characters and CR/LF never reach a header or a DSN field. */
 const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();

@@ -208,9 +208,11 @@ function decodeQuotedPrintable(src: Uint8Array): Buffer {
 }
 
 /**
- * RFC 2047 encoded words. Private on purpose (src/message has a fuller decoder
- * for header rewriting); adjacent words in one charset are joined as bytes so
- * a character split across two words survives.
+ * RFC 2047 encoded words, for display. Deliberately not encoded-words.ts: that
+ * decoder serves header handling and leaves a word in an unknown charset as
+ * written, while a notification title is better read as UTF-8 (replacement
+ * characters at worst). Adjacent words in one charset are joined as bytes so a
+ * character split across two words survives.
  */
 function decodeEncodedWords(s: string): string {
   const re = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;

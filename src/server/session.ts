@@ -17,6 +17,7 @@ import type { Logger } from '../log/logger.js';
 import { EX, isSysmailError } from '../core/errors.js';
 import { relayVerdict, type PeerClass } from './network.js';
 import { LISTENER_CLOSE_TIMEOUT_MS, LISTENER_IDLE_TIMEOUT_MS, LISTENER_MAX_CLIENTS, LISTENER_MAX_RECIPIENTS } from './limits.js';
+import { formatDate } from '../message/prepare.js';
 
 /** One accepted message, ready for the spool. */
 export interface QueueRequest {
@@ -68,17 +69,8 @@ function clean(s: string, max = 200): string {
   return s.replace(/[^\x21-\x7e]/g, '?').slice(0, max);
 }
 
-/** RFC 5322 date with the local offset. */
-export function rfc5322Date(d: Date): string {
-  const days = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
-  const months = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
-  const off = -d.getTimezoneOffset();
-  const sign = off >= 0 ? '+' : '-';
-  const abs = Math.abs(off);
-  const p2 = (n: number) => String(n).padStart(2, '0');
-  return `${days[d.getDay()]}, ${d.getDate()} ${months[d.getMonth()]} ${d.getFullYear()} ` +
-    `${p2(d.getHours())}:${p2(d.getMinutes())}:${p2(d.getSeconds())} ${sign}${p2(Math.floor(abs / 60))}${p2(abs % 60)}`;
-}
+/** RFC 5322 date with the local offset (one formatter for the whole program). */
+export const rfc5322Date = (d: Date): string => formatDate(d);
 
 /**
  * The trace header RFC 5321 §4.4 asks every SMTP server to add. Protocol

@@ -11,6 +11,7 @@
 import { mkdir, open, readdir, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ioError } from '../../core/errors.js';
+import { fsyncDir } from '../fsutil.js';
 
 /** Maildir-safe unique name for one message: `<seconds>.<id>.<host>` ('/' and ':' escaped as in Maildir++). */
 export function archiveName(submittedAtMs: number, id: string, host: string): string {
@@ -20,11 +21,6 @@ export function archiveName(submittedAtMs: number, id: string, host: string): st
 
 async function exists(path: string): Promise<boolean> {
   try { await stat(path); return true; } catch { return false; }
-}
-
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
 }
 
 /** Stores `raw` as new/<name> unless a copy is already in new/ or cur/; returns the path of the copy. */
