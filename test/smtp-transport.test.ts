@@ -477,21 +477,27 @@ test('unreadable ca_file or password source defers with the config key named', a
   assert.match(r2.text, /password/);
 });
 
-test('no Nagle stall: a small message on a warm connection is accepted in well under 40 ms', async () => {
+test('no Nagle stall: every connection to the relay is made with TCP_NODELAY', async () => {
+  // Without it, a small DATA on a warm connection waits for the relay's delayed ACK (~40 ms on
+  // Linux). The latency itself is measured in bench/ (submission-to-arrival), not asserted here.
   const certs = await makeCerts();
   const s = await sink({ users: { alice: PASSWORD } });
   const t = transport(smtpCfg(s.port, { caFile: certs.caFile, username: 'alice', password: { value: PASSWORD } }));
-  const small = Buffer.from('From: a@test.example\nSubject: x\n\nhello\n');
-  assert.equal(only(await t.deliver(message(small), ['a@example.com'])).outcome, 'sent');
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const t0 = performance.now();
-    const r = only(await t.deliver(message(small), ['a@example.com']));
-    times.push(performance.now() - t0);
-    assert.equal(r.outcome, 'sent');
+  const calls: unknown[] = [];
+  const original = net.Socket.prototype.setNoDelay;
+  net.Socket.prototype.setNoDelay = function (this: net.Socket, noDelay?: boolean) {
+    // Only our client's sockets: the sink's own (server-side) sockets are net.Sockets too.
+    if (this.localPort !== s.port) calls.push(noDelay);
+    return original.call(this, noDelay);
+  };
+  try {
+    const small = Buffer.from('From: a@test.example\nSubject: x\n\nhello\n');
+    assert.equal(only(await t.deliver(message(small), ['a@example.com'])).outcome, 'sent');
+  } finally {
+    net.Socket.prototype.setNoDelay = original;
   }
-  times.sort((a, b) => a - b);
-  assert.ok(times[2] < 30, `median ${times[2].toFixed(1)} ms (all: ${times.map((x) => x.toFixed(1)).join(', ')})`);
+  assert.ok(calls.includes(true), `setNoDelay calls: ${JSON.stringify(calls)}`);
+  assert.ok(!calls.includes(false));
 });
 
 test('replies are parsed and classified (pure)', () => {
