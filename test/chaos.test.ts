@@ -20,7 +20,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, tru
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { cliPath, repoRoot } from './helpers/paths.js';
-import { makeHost, runCli, waitUntil, type RunResult, type TestHost } from './helpers/cli.js';
+import { makeHost, runCli, waitForIdleSpool, waitUntil, type RunResult, type TestHost } from './helpers/cli.js';
 import { startSink, type Sink, type SinkOptions } from './helpers/smtp-sink.js';
 import { loadConfig } from '../src/config/load.js';
 import { openSpool } from '../src/spool/file-spool.js';
@@ -412,7 +412,7 @@ test('50 concurrent submitters and 3 concurrent flush runners: each message deli
   const f = await runCli(['flush'], { env: h.env });
   assert.equal(f.code, 0, f.stderr);
   await sink.waitFor(50, 10_000);
-  await new Promise((r) => setTimeout(r, 300));
+  await waitForIdleSpool(h.spool);
   const tags = sink.messages.map((m) => /^X-Chaos-Tag: (\S+)\r$/m.exec(m.data.toString('utf8'))?.[1]).sort();
   assert.equal(tags.length, 50, `delivered ${tags.length} (flush passes: ${passes.join(', ')})`);
   assert.equal(new Set(tags).size, 50, 'a message was delivered twice');

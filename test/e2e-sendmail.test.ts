@@ -9,7 +9,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCerts, type TestCerts } from './helpers/certs.js';
 import { startSink, type Sink } from './helpers/smtp-sink.js';
-import { makeHost, runCli, waitUntil, writeSecret, type TestHost } from './helpers/cli.js';
+import { makeHost, runCli, waitForIdleSpool, waitUntil, writeSecret, type TestHost } from './helpers/cli.js';
 import { freePort } from './helpers/net.js';
 
 let certs: TestCerts;
@@ -190,7 +190,7 @@ test('two parallel delivery passes never deliver the same message twice', async 
     assert.equal(a.code, 0, a.stderr);
     assert.equal(b.code, 0, b.stderr);
     await sink.waitFor(15, 10_000);
-    await new Promise((r) => setTimeout(r, 300));
+    await waitForIdleSpool(host.spool);
     const rcpts = sink.messages.flatMap((m) => m.to).sort();
     assert.equal(rcpts.length, 15);
     assert.equal(new Set(rcpts).size, 15);

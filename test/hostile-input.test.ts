@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import net from 'node:net';
 import { join } from 'node:path';
 import { cliPath, fixtures } from './helpers/paths.js';
-import { makeHost, runCli, waitUntil, type RunResult, type TestHost } from './helpers/cli.js';
+import { makeHost, runCli, waitForIdleSpool, waitUntil, type RunResult, type TestHost } from './helpers/cli.js';
 import { startSink, type Sink, type SinkMessage } from './helpers/smtp-sink.js';
 import { startFakeOci, type FakeOci } from './helpers/fake-oci.js';
 import { keyFingerprint } from '../src/transports/oci/signer.js';
@@ -540,7 +540,7 @@ test(`sysmail serve: ${serveCases.length} hostile SMTP sessions on a raw socket`
   const want = serveCases.reduce((n, c) => n + c.delivered, 0);
   const collect = () => [...sink.messages.slice(before), ...boxMessages(h)];
   await waitUntil(() => collect().length >= want, 15_000, `${want} deliveries`).catch(() => {});
-  await new Promise((r) => setTimeout(r, 500));
+  await waitForIdleSpool(h.spool);
   const mine = collect();
   assert.equal(mine.length, want, `delivered: ${mine.map((m) => split(m).head.match(/^Subject: .*$/m)?.[0]).join(', ')}`);
   for (const c of serveCases) {

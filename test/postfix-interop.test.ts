@@ -19,7 +19,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCerts, type TestCerts } from './helpers/certs.js';
-import { makeHost, runCli, waitUntil, writeSecret, type TestHost } from './helpers/cli.js';
+import { makeHost, runCli, waitForIdleSpool, waitUntil, writeSecret, type TestHost } from './helpers/cli.js';
 import { fixtures } from './helpers/paths.js';
 import { processAlive, requirePostfix, startPostfix, type DeliveredMail, type PostfixInstance, type PostfixOptions } from './helpers/postfix.js';
 
@@ -180,7 +180,7 @@ test('Postfix drops the connection after DATA: deferred, then delivered on the n
   const f = await runCli(['flush'], { env: host.env });
   assert.equal(f.code, 0, f.stderr);
   const got = await pf.waitForMail('bob@example.net', 1);
-  await new Promise((res) => setTimeout(res, 300)); // a late duplicate would show up here
+  await waitForIdleSpool(host.spool); // every delivery that will happen has happened
   const copies = pf.mailbox('bob@example.net');
   assert.ok(copies.length >= 1 && copies.length <= 2, `${copies.length} copies`);
   assertArrived(pf, got[0]!, 'cron@web1.example.com', 'bob@example.net');

@@ -87,3 +87,17 @@ export async function waitUntil<T>(fn: () => T | Promise<T>, ms = 10_000, what =
     await new Promise((r) => setTimeout(r, 50));
   }
 }
+
+/**
+ * Waits until no delivery can still happen: queue/, active/ (claims) and drop/ of the spool are
+ * empty. A message is in active/ from its claim until its delivery has completed, so once all
+ * three are empty every delivery that will ever happen has happened: a duplicate check after this
+ * is exact, where a sleep would only be a guess.
+ */
+export async function waitForIdleSpool(spoolDir: string, ms = 15_000): Promise<void> {
+  const { readdirSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const entries = (sub: string) => { try { return readdirSync(join(spoolDir, sub)); } catch { return []; } };
+  await waitUntil(() => ['queue', 'active', 'drop'].every((sub) => entries(sub).length === 0), ms,
+    `an idle spool (${spoolDir}: queue/ ${entries('queue').length}, active/ ${entries('active').length}, drop/ ${entries('drop').length})`);
+}
