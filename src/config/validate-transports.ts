@@ -18,7 +18,12 @@ import type { KeyPath } from './locate.js';
 import * as D from './defaults.js';
 import { addressProblem, closest, hostnameProblem, isIPv4, isIPv6, ocidProblem, urlProblem, userNameProblem } from './syntax.js';
 
-export const TRANSPORT_TYPES = ['smtp', 'maildir', 'mbox', 'local', 'command', 'motd', 'stdout', 'oci-notifications'] as const;
+/** Every transport type a config may name: the union in types.ts, listed for messages and lookups. */
+export const TRANSPORT_TYPES = ['smtp', 'maildir', 'mbox', 'local', 'command', 'motd', 'stdout', 'oci-notifications'] as const satisfies
+  ReadonlyArray<TransportConfig['type']>;
+/** Fails to compile when a type is added to TransportConfig but not to TRANSPORT_TYPES. */
+type MustBeEmpty<T extends never> = T;
+export type UnlistedTransportTypes = MustBeEmpty<Exclude<TransportConfig['type'], (typeof TRANSPORT_TYPES)[number]>>;
 
 export interface TransportCtx {
   p: Problems;

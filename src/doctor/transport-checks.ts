@@ -36,8 +36,21 @@ async function dirVerdict(name: string, what: string, dir: string): Promise<Chec
   }
 }
 
-export async function checkLocalTransport(t: TransportConfig): Promise<CheckResult | null> {
+/**
+ * The check for one transport. The switch names every type and has no default, so a new
+ * transport type without a doctor check fails to compile.
+ */
+async function checkTransport(t: TransportConfig, config: Config, now: () => number): Promise<CheckResult[]> {
   const name = `transport ${t.name}`;
+  switch (t.type) {
+    case 'smtp': return [await (await import('./smtp-probe.js')).probeSmtp(t, config)];
+    case 'oci-notifications': return (await import('./oci-probe.js')).probeOci(t, now);
+    case 'maildir': case 'mbox': case 'local': case 'motd': case 'stdout': case 'command':
+      return [await checkLocalTransport(t, name)];
+  }
+}
+
+async function checkLocalTransport(t: Exclude<TransportConfig, { type: 'smtp' | 'oci-notifications' }>, name: string): Promise<CheckResult> {
   switch (t.type) {
     case 'maildir': return dirVerdict(name, 'maildir', t.path);
     case 'mbox': {
@@ -67,7 +80,6 @@ export async function checkLocalTransport(t: TransportConfig): Promise<CheckResu
           : fail(name, `command ${prog} is not executable (${errno})`, `chmod 755 ${prog}`);
       }
     }
-    default: return null;
   }
 }
 
@@ -77,12 +89,7 @@ export async function checkTransports(config: Config, now: () => number): Promis
   // One after another: a doctor's output should read in config order, and the probes are few.
   for (const t of Object.values(config.transports)) {
     if (!used.has(t.name)) out.push(info(`transport ${t.name}`, 'not used by any route'));
-    if (t.type === 'smtp') out.push(await (await import('./smtp-probe.js')).probeSmtp(t, config));
-    else if (t.type === 'oci-notifications') out.push(...await (await import('./oci-probe.js')).probeOci(t, now));
-    else {
-      const r = await checkLocalTransport(t);
-      if (r) out.push(r);
-    }
+    out.push(...await checkTransport(t, config, now));
   }
   return out;
 }
