@@ -36,6 +36,6 @@ export async function loadSelinuxModule(ops: Ops): Promise<void> {
   } catch (e) {
     if (!(e instanceof SysmailError)) throw e;
     ops.note(`SELinux module not loaded: ${e.message}. Mail from confined programs (cron, logwatch) may be denied until it is: `
-      + 'build it from /usr/share/sysmail/selinux (packaging/selinux/README.md) and load it with semodule -i');
+      + 'build it from /usr/lib/sysmail/packaging/selinux (its README.md) and load it with semodule -i');
   }
 }
