@@ -74,8 +74,9 @@ function copyRuntime(dest) {
   });
   for (const f of readdirSync(join(dest, 'dist'), { recursive: true })) {
     const p = join(dest, 'dist', f);
-    if (statSync(p).isFile()) chmodSync(p, 0o644); // run through the wrappers, never directly
+    if (statSync(p).isFile()) chmodSync(p, 0o644);
   }
+  chmodSync(join(dest, 'dist', 'sysmail.js'), 0o755); // a script (#!); the wrappers run it with /usr/bin/node
   for (const m of runtimeModules()) {
     cpSync(join('node_modules', m), join(dest, 'node_modules', m), {
       recursive: true, dereference: true,
@@ -104,6 +105,9 @@ function put(root, path, content, mode) {
 }
 function stageSystem(root, unitDir, pp) {
   copyRuntime(join(root, LIB));
+  // The system's node, not whichever `env` finds first in PATH (rpmlint, Debian policy 10.4).
+  const launcher = join(root, ENTRY);
+  writeFileSync(launcher, readFileSync(launcher, 'utf8').replace(/^#!\/usr\/bin\/env node\n/, `#!${NODE}\n`));
   put(root, '/usr/bin/sysmail', wrapperScript({ path: '/usr/bin/sysmail', command: null }, NODE, ENTRY), 0o755);
   for (const w of Object.values(WRAPPERS)) put(root, w.path, wrapperScript(w, NODE, ENTRY), 0o755);
   for (const unit of readdirSync('packaging/systemd').filter((u) => UNIT_GLOB.test(u)).sort()) {
@@ -155,7 +159,7 @@ function buildRpm(pp) {
   const top = join(work, 'rpmbuild');
   for (const d of ['BUILD', 'RPMS', 'SOURCES', 'SPECS', 'SRPMS', 'BUILDROOT']) mkdirSync(join(top, d), { recursive: true });
   const spec = readFileSync('packaging/rpm/sysmail.spec.in', 'utf8')
-    .replaceAll('@VERSION@', version).replaceAll('@COMMIT@', commit).replaceAll('@STAGE@', root)
+    .replaceAll('@VERSION@', version).replaceAll('@COMMIT@', commit).replaceAll('@MAINTAINER@', maintainer).replaceAll('@STAGE@', root)
     .replace('\n@CHANGELOG@\n', `\n${rpmChangelog(releases, maintainer)}`);
   writeFileSync(join(top, 'SPECS', 'sysmail.spec'), spec);
   run('rpmbuild', ['-bb', '--define', `_topdir ${top}`, '--define', '_binary_payload w6.xzdio', '--define', '_buildhost sysmail-build',
