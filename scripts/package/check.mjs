@@ -5,7 +5,8 @@
 //   3. the .deb installed, used (cron-style mail queued and delivered to a smarthost on
 //      127.0.0.1, sysmail doctor) and purged in a throwaway root (throwaway.sh), the MTA set-up
 //      afterwards exactly as before;
-//   4. the .rpm installed with rpm --root in a throwaway root, its bundle queuing and delivering.
+//   4. the .rpm installed with rpm --root in a throwaway root, its bundle queuing and delivering;
+//   5. the npm tarball installed offline with npm install -g into a temporary prefix.
 // Needs root (mount namespaces). Exit 0 when all pass, 1 otherwise; says which step failed.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -73,6 +74,21 @@ await step('rpm -qp --list --scripts --requires', () => {
   must(/^nodejs >= 1:20$/m.test(req), 'no Requires: nodejs >= 1:20');
   must(/^\/usr\/sbin\/alternatives$/m.test(req), 'no Requires(post): alternatives');
   must(!/^\/usr\/bin\/env/m.test(req), 'a script still runs /usr/bin/env');
+});
+
+await step('the npm tarball installs offline with npm install -g, no build step, no dev dependencies', () => {
+  const prefix = mkdtempSync(join(tmpdir(), 'sysmail-npm-'));
+  try {
+    const tgz = join(out, `sysmail-${version}.tgz`);
+    const r = sh('npm', ['install', '-g', '--offline', '--no-audit', '--no-fund', '--prefix', prefix, tgz]);
+    process.stdout.write(r.stdout + r.stderr);
+    must(r.status === 0, `npm install -g --offline exit ${r.status}`);
+    const v = sh(join(prefix, 'bin', 'sysmail'), ['--version']);
+    process.stdout.write(v.stdout + v.stderr);
+    must(v.status === 0 && v.stdout.startsWith(`sysmail ${version} (commit `), 'sysmail --version from the tarball');
+    const mods = readdirSync(join(prefix, 'lib', 'node_modules', 'sysmail', 'node_modules'));
+    for (const dev of ['typescript', 'esbuild', '@types']) must(!mods.includes(dev), `${dev} (a dev dependency) was installed`);
+  } finally { rmSync(prefix, { recursive: true, force: true }); }
 });
 
 const sink = await startSink({ tls: 'none' });
