@@ -104,6 +104,7 @@ try {
     await step(name, async () => {
       const code = await spawnInherit(join(here, 'throwaway.sh'), [join(here, script), pkg, join(dir, 'sysmail.toml')]);
       must(code === 0, `${script} exit ${code}`);
+      await sink.waitFor(before + 1, 10_000).catch(() => {});
       const got = sink.messages.slice(before);
       must(got.length === 1, `the smarthost received ${got.length} message(s), not 1`);
       must(got[0].data.toString().includes(subject), `the delivered message is not the one sent (no "${subject}")`);

@@ -29,8 +29,13 @@ echo "== cron-style mail"
 printf 'From: root (Cron Daemon)\nTo: root\nSubject: Cron <root@web1> run-parts /etc/cron.daily\n\nhello from cron\n' \
   | /usr/sbin/sendmail -FCronDaemon -i -B8BITMIME -oem root
 sysmail flush
+# sendmail started a detached delivery of its own; wait until nothing is queued or being delivered.
+for _ in $(seq 100); do
+  [ -z "$(find /var/spool/sysmail/queue /var/spool/sysmail/active -mindepth 1)" ] && break
+  sleep 0.2
+done
 sysmail queue
-test -z "$(ls /var/spool/sysmail/queue)" || { echo "FAIL: mail still queued"; exit 1; }
+test -z "$(find /var/spool/sysmail/queue /var/spool/sysmail/active -mindepth 1)" || { echo "FAIL: mail still queued"; exit 1; }
 
 echo "== sysmail doctor"
 sysmail doctor
