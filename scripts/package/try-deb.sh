@@ -37,6 +37,12 @@ done
 sysmail queue
 test -z "$(find /var/spool/sysmail/queue /var/spool/sysmail/active -mindepth 1)" || { echo "FAIL: mail still queued"; exit 1; }
 
+echo "== dpkg -i again (an upgrade to the same version): the registration stays, nothing redone"
+dpkg -i "$deb" | tee reinstall.txt
+grep -q 'sysmail install: nothing to do' reinstall.txt || { echo "FAIL: the upgrade's postinst changed something"; exit 1; }
+test "$(readlink -f /usr/sbin/sendmail)" = /usr/sbin/sendmail.sysmail
+cmp /work/sysmail.toml /etc/sysmail/sysmail.toml || { echo "FAIL: the upgrade replaced the edited config"; exit 1; }
+
 echo "== sysmail doctor"
 sysmail doctor
 
