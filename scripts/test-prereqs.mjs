@@ -16,8 +16,8 @@ const packages = block[1].split(/\s+/).filter(Boolean);
 
 const problems = [];
 if (process.geteuid?.() !== 0) {
-  problems.push('not root: security.test and the Postfix interop tests fail without root; the root-only parts of '
-    + 'command-transport (run as nobody) and local-transports (mailbox ownership) do not run and say "NOT RUN (needs root)"');
+  problems.push('not root: the tests that need it fail (never skip): security (commands as nobody, chown), Postfix interop '
+    + '(master starts as root), command and local transports (run as nobody, mailbox ownership), the package checks');
 }
 const q = spawnSync('dpkg-query', ['-W', '-f', '${Package} ${db:Status-Status}\\n', ...packages], { encoding: 'utf8' });
 let missing = [];
