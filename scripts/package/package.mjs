@@ -10,7 +10,7 @@
 //
 //   node scripts/package/package.mjs [--only deb|rpm|tgz]... [--outdir DIR]
 import { execFileSync } from 'node:child_process';
-import { chmodSync, cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
@@ -143,14 +143,13 @@ function buildDeb(pp) {
   put(root, '/DEBIAN/control', control, 0o644);
   put(root, '/DEBIAN/conffiles', `${CONFIG_FILE}\n`, 0o644);
   for (const s of ['postinst', 'prerm', 'postrm']) put(root, `/DEBIAN/${s}`, readFileSync(join('packaging/debian', s)), 0o755);
-  const sums = readdirSync(root, { recursive: true }).filter((f) => !f.startsWith('DEBIAN') && statSync(join(root, f), { throwIfNoEntry: false })?.isFile() && !isLink(join(root, f)))
+  const sums = readdirSync(root, { recursive: true }).filter((f) => !f.startsWith('DEBIAN') && lstatSync(join(root, f)).isFile())
     .sort().map((f) => `${createHash('md5').update(readFileSync(join(root, f))).digest('hex')}  ${f}`);
   put(root, '/DEBIAN/md5sums', sums.join('\n') + '\n', 0o644);
   const out = join(outdir, `sysmail_${version}_all.deb`);
   run('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', root, out], { env: { ...process.env, SOURCE_DATE_EPOCH: String(releases[0].date.getTime() / 1000) } });
   return out;
 }
-function isLink(p) { try { return readdirSync(dirname(p), { withFileTypes: true }).find((e) => e.name === basename(p))?.isSymbolicLink() ?? false; } catch { return false; } }
 
 // ---- .rpm ---------------------------------------------------------------------------------------
 function buildRpm(pp) {
