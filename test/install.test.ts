@@ -149,7 +149,7 @@ test('Debian tree: install makes the tree, diverts exim, registers the alternati
   const dry = opts(root, recorder().run, { dryRun: true });
   await runUninstall(dry);
   assert.deepEqual(snapshot(root), tree, 'uninstall --dry-run changes nothing');
-  assert.ok(dry.lines.some((l) => /would +run: dpkg-divert --rename --remove \/usr\/sbin\/sendmail/.test(l)));
+  assert.ok(dry.lines.some((l) => /would +run: dpkg-divert --local --rename --remove \/usr\/sbin\/sendmail/.test(l)));
 
   const u = opts(root, recorder().run);
   await runUninstall(u);
@@ -268,4 +268,31 @@ test('man pages render with groff -ww -man and no warning', async () => {
     assert.equal(r.stderr, '', `${page} has groff warnings`);
     assert.ok(r.stdout.length > 500, page);
   }
+});
+
+test('--package-mode, as the .deb scriptlets run it (DPKG_MAINTSCRIPT_PACKAGE set): no packaged files written; removal gives the tree back', async () => {
+  const root = debianTree();
+  // The files dpkg unpacked before postinst runs.
+  for (const w of Object.values(WRAPPERS)) {
+    mkdirSync(dirname(join(root, w.path)), { recursive: true });
+    writeFileSync(join(root, w.path), wrapperScript(w, process.execPath, cli), { mode: 0o755 });
+  }
+  const before = snapshot(root);
+  // dpkg sets this for maintainer scripts; dpkg-divert then defaults to that package's diversions.
+  const env = { ...process.env, LC_ALL: 'C', DPKG_MAINTSCRIPT_PACKAGE: 'sysmail' };
+  const o = opts(root, systemRunner(30_000, env), { packaged: true });
+  await runInstall(o);
+  const tree = snapshot(root);
+  for (const p of ['/etc/sysmail/sysmail.toml', '/etc/systemd/system/sysmail.service', '/usr/local/share/man/man8/sysmail.8']) {
+    assert.equal(tree[p], undefined, `${p} is the package's to ship`);
+  }
+  assert.ok(!state(root).changes.some((c) => c.kind === 'file'), 'no file is recorded: the package owns them');
+  assert.equal(tree['/usr/sbin/sendmail'], 'l -> /etc/alternatives/sendmail');
+  assert.equal(tree['/var/spool/sysmail/drop'], 'd 1777');
+  const u = opts(root, systemRunner(30_000, env));
+  const r = await runUninstall(u);
+  assert.equal(r.kept, 0, u.lines.join('\n'));
+  const toolFiles = ['/var/log/alternatives.log', '/var/lib/dpkg/diversions-old'];
+  assert.deepEqual(snapshot(root, toolFiles), Object.fromEntries(Object.entries(before).filter(([k]) => !toolFiles.includes(k))));
+  assert.equal(readFileSync(join(root, 'usr/sbin/sendmail'), 'utf8'), '#!/bin/sh\necho exim4 pretending\n');
 });

@@ -143,7 +143,10 @@ export async function helpCommand(argv: string[]): Promise<number> {
   return EX.OK;
 }
 
+/** `sysmail --version`: the package version and the commit it was built from (dist/build-info.json). */
 export async function versionCommand(): Promise<number> {
-  process.stdout.write(`sysmail ${process.env.npm_package_version ?? '0.1.0'} (node ${process.version})\n`);
+  const { findPackageDir, readBuildInfo } = await import('../install/package.js');
+  const b = readBuildInfo(findPackageDir());
+  process.stdout.write(`sysmail ${b.version} (commit ${b.commit}; node ${process.version})\n`);
   return EX.OK;
 }

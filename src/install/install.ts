@@ -22,6 +22,7 @@ import {
   SPOOL_PRIVATE_MODE, SPOOL_ROOT_MODE, STATE_DIR, STATE_FILE, UNIT_DIR, UNITS, WRAPPERS,
 } from './layout.js';
 import { registerMta } from './mta.js';
+import { loadSelinuxModule } from './selinux.js';
 import { Ops } from './ops.js';
 import { readState, writeState, type InstallState } from './state.js';
 
@@ -36,6 +37,13 @@ export interface InstallOptions {
   entry: string;
   run: Runner;
   out: (line: string) => void;
+  /**
+   * Called from a distribution package's scriptlets (--package-mode): the
+   * package owns the config, wrappers, units and man pages, so install does
+   * only what a package cannot ship as files: the directories' modes, the
+   * sendmail registration, systemd activation and the SELinux module.
+   */
+  packaged?: boolean;
 }
 
 export interface InstallSummary { changes: number; already: number; kept: number; distro: Distro }
@@ -82,16 +90,23 @@ async function steps(ops: Ops, opts: InstallOptions, distro: Distro): Promise<vo
   // Configuration: readable by the users who run sendmail; secrets for root only.
   await ops.dir(CONFIG_DIR, 0o755, false);
   await ops.dir(SECRETS_DIR, 0o700, true);
-  const example = await packaged(opts, 'etc/sysmail.toml.example');
-  if (!example) throw new SysmailError('EINSTALL', `the package has no etc/sysmail.toml.example (looked in ${opts.packageDir})`, { exit: EX.OSFILE, hint: 'reinstall the sysmail package' });
-  if (await exists(ops.p(CONFIG_FILE))) ops.isAlready(`${CONFIG_FILE} (kept as it is: install never overwrites a config)`);
-  else await ops.file(CONFIG_FILE, example, 0o644, { upgrade: false });
-
   // The spool, as src/spool/fsutil.ts ensureLayout makes it.
   await ops.dir(SPOOL_DIR, SPOOL_ROOT_MODE, true);
   for (const a of SPOOL_PRIVATE) await ops.dir(join(SPOOL_DIR, a), SPOOL_PRIVATE_MODE, true);
   await ops.dir(join(SPOOL_DIR, 'drop'), SPOOL_DROP_MODE, true);
   await ops.dir(LOG_DIR, 0o750, true);
+  if (!opts.packaged) await files(ops, opts);
+  await registerMta(ops, distro);
+  await activate(ops);
+  await loadSelinuxModule(ops);
+}
+
+/** The files a distribution package ships itself (the config, wrappers, units, man pages). */
+async function files(ops: Ops, opts: InstallOptions): Promise<void> {
+  const example = await packaged(opts, 'etc/sysmail.toml.example');
+  if (!example) throw new SysmailError('EINSTALL', `the package has no etc/sysmail.toml.example (looked in ${opts.packageDir})`, { exit: EX.OSFILE, hint: 'reinstall the sysmail package' });
+  if (await exists(ops.p(CONFIG_FILE))) ops.isAlready(`${CONFIG_FILE} (kept as it is: install never overwrites a config)`);
+  else await ops.file(CONFIG_FILE, example, 0o644, { upgrade: false });
 
   for (const w of Object.values(WRAPPERS)) await ops.file(w.path, wrapperScript(w, opts.node, opts.entry), 0o755, { upgrade: true });
 
@@ -105,9 +120,6 @@ async function steps(ops: Ops, opts: InstallOptions, distro: Distro): Promise<vo
     if (!text) { ops.note(`man/${m.file} is not in the package: not installed`); continue; }
     await ops.file(join(MAN_DIR, m.section, m.file), text, 0o644, { upgrade: true });
   }
-
-  await registerMta(ops, distro);
-  await activate(ops);
 }
 
 /** systemd and SELinux: only on a live system; under --root the commands are recorded for the target. */
@@ -127,12 +139,5 @@ async function activate(ops: Ops): Promise<void> {
     ops.note('for the loopback SMTP listener (port 25; stops a running postfix/exim): systemctl enable --now sysmail');
   } else {
     ops.note('systemd is not running here: run `sysmail flush --due` from cron every minute instead of sysmail-flush.timer');
-  }
-  if (live) {
-    const mode = await ops.query(['getenforce']);
-    if (mode && mode.code === 0 && !/disabled/i.test(mode.stdout)) {
-      ops.note('SELinux is on: load the sysmail policy module (docs/INSTALL.md, "SELinux"), then: '
-        + `restorecon -RF ${[SPOOL_DIR, LOG_DIR, ...Object.values(WRAPPERS).map((w) => w.path)].join(' ')}`);
-    }
   }
 }

@@ -66,6 +66,9 @@ export const MAN_PAGES = [
   { file: 'sysmail.toml.5', section: 'man5' },
 ] as const;
 
+/** The compiled policy module the .rpm and .deb ship (the Fedora/RHEL place for third-party modules). */
+export const SELINUX_MODULE = '/usr/share/selinux/packages/sysmail.pp';
+
 /** Spool layout, as src/spool/fsutil.ts ensureLayout makes it. */
 export const SPOOL_ROOT_MODE = 0o711;
 export const SPOOL_PRIVATE = ['tmp', 'queue', 'active', 'state', 'failed', 'corrupt'] as const;

@@ -70,7 +70,9 @@ async function registerDebian(ops: Ops): Promise<void> {
     const divert = ['dpkg-divert', '--local', '--rename', '--divert', `${link}${DIVERT_SUFFIX}`, '--add', link];
     const t = await ops.query(['dpkg-divert', '--truename', link]);
     if (t && t.code === 0 && t.stdout.trim() !== link) { ops.isAlready(`${link} diverted to ${t.stdout.trim()}`); continue; }
-    await ops.command(divert, [['dpkg-divert', '--rename', '--remove', link]]);
+    // --local on removal too: run from a package's prerm, DPKG_MAINTSCRIPT_PACKAGE would otherwise
+    // make dpkg-divert look for a diversion by that package and refuse ("mismatch on package").
+    await ops.command(divert, [['dpkg-divert', '--local', '--rename', '--remove', link]]);
   }
   if (group?.alternatives.some((a) => a.path === ours)) {
     await ops.command(['update-alternatives', '--set', DEBIAN_GROUP, ours], []);

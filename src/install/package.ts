@@ -25,3 +25,22 @@ export function findEntryPoint(packageDir: string | null): string {
   const started = process.argv[1];
   return started ? realpathSync(started) : 'sysmail';
 }
+
+export interface BuildInfo { version: string; commit: string }
+
+/**
+ * The version and commit of this build (dist/build-info.json, written by
+ * scripts/build-info.mjs); the package.json version and "unknown" when the
+ * file is missing (a build that skipped that step).
+ */
+export function readBuildInfo(packageDir: string | null): BuildInfo {
+  if (!packageDir) return { version: 'unknown', commit: 'unknown' };
+  try {
+    const b = JSON.parse(readFileSync(join(packageDir, 'dist', 'build-info.json'), 'utf8')) as Partial<BuildInfo>;
+    if (typeof b.version === 'string' && typeof b.commit === 'string') return { version: b.version, commit: b.commit };
+  } catch { /* fall back to package.json */ }
+  try {
+    const p = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8')) as { version?: string };
+    return { version: p.version ?? 'unknown', commit: 'unknown' };
+  } catch { return { version: 'unknown', commit: 'unknown' }; }
+}
