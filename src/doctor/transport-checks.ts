@@ -8,7 +8,8 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { Config, TransportConfig } from '../config/types.js';
-import { fail, info, ok, type CheckResult } from './report.js';
+import { fail, info, ok, warn, type CheckResult } from './report.js';
+import { approvedSenderRelay } from '../transports/from-rewrite.js';
 
 /** Nearest existing directory at or above `p`. */
 async function existingAncestor(p: string): Promise<string> {
@@ -77,7 +78,14 @@ export async function checkTransports(config: Config, now: () => number): Promis
   // One after another: a doctor's output should read in config order, and the probes are few.
   for (const t of Object.values(config.transports)) {
     if (!used.has(t.name)) out.push(info(`transport ${t.name}`, 'not used by any route'));
-    if (t.type === 'smtp') out.push(await (await import('./smtp-probe.js')).probeSmtp(t, config));
+    if (t.type === 'smtp') {
+      out.push(await (await import('./smtp-probe.js')).probeSmtp(t, config));
+      const relay = approvedSenderRelay(t.host);
+      if (relay && !t.rewriteFrom) {
+        out.push(warn(`transport ${t.name}`, `${t.host} is ${relay}, which refuses a From that is not an approved sender (cron's "From: root (Cron Daemon)" among them)`,
+          `add rewrite_from = "<approved sender>" to [transports.${t.name}] (docs/CONFIG.md)`));
+      }
+    }
     else if (t.type === 'oci-notifications') out.push(...await (await import('./oci-probe.js')).probeOci(t, now));
     else {
       const r = await checkLocalTransport(t);
