@@ -121,13 +121,15 @@ export function formatQueue(items: QueuedMessage[], failed: boolean, x: QueueExt
     const status = (k: string, st: RecipientState) =>
       `    ${k}  [${st.status}${st.code ? ' ' + st.code : ''}${st.text ? ': ' + st.text.slice(0, 120) : ''}]`;
     for (const r of m.envelope.recipients) {
-      const own = Object.entries(m.state.recipients).filter(([k, st]) => k === r || k.startsWith(r + ' via ') || st.orig === r);
-      if (own.length === 0) {
+      let own = Object.entries(m.state.recipients).filter(([k, st]) => k === r || k.startsWith(r + ' via ') || st.orig === r);
+      const untried = own.length === 0 || (own.length === 1 && own[0]![0] === r && own[0]![1].status === 'pending');
+      const to = untried ? x.rewrite?.(r).filter((t) => t.address !== r) ?? [] : [];
+      if (to.length > 0) {
         // Not tried yet: show where it will go, as the log will ("root@web1 → ops@example.com (admin)").
-        const to = x.rewrite?.(r).filter((t) => t.address !== r) ?? [];
-        if (to.length === 0) lines.push(`    ${r}`);
-        for (const t of to) lines.push(`    ${arrow(r, t.address, t.via)}`);
-      }
+        for (const t of to) lines.push(`    ${arrow(r, t.address, t.via)}${own.length > 0 ? '  [pending]' : ''}`);
+        own.forEach(([k]) => shown.add(k));
+        own = [];
+      } else if (own.length === 0) lines.push(`    ${r}`);
       for (const [k, st] of own) { shown.add(k); lines.push(status(st.orig && st.orig !== k ? arrow(st.orig, k, st.via) : k, st)); }
     }
     for (const [k, st] of Object.entries(m.state.recipients)) if (!shown.has(k)) lines.push(status(k, st));
