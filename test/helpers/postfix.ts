@@ -59,6 +59,11 @@ export interface PostfixOptions {
   dropAfterData?: number;
   /** myhostname; default relay.sysmail.test. */
   hostname?: string;
+  /**
+   * Accept mail only from this sender, in the envelope and the From header, as OCI Email
+   * Delivery, Gmail, Microsoft 365 and SES do (check_sender_access + header_checks).
+   */
+  approvedSender?: string;
 }
 
 export interface DeliveredMail {
@@ -200,6 +205,14 @@ function mainCf(d: Dirs, o: Required<Pick<PostfixOptions, 'hostname'>> & Postfix
     ['service_throttle_time', '1s'],
   ];
   if (policyPort !== null) lines.push(['smtpd_end_of_data_restrictions', `check_policy_service inet:127.0.0.1:${policyPort}`]);
+  if (o.approvedSender) {
+    const re = o.approvedSender.replace(/[.+]/g, '\\$&');
+    writeFileSync(join(d.conf, 'approved_senders'), `${o.approvedSender} OK\n`);
+    writeFileSync(join(d.conf, 'header_checks'),
+      `if /^From:/\n!/<${re}>|^From:[ \t]*${re}[ \t]*$/ REJECT 5.7.1 From is not an approved sender\nendif\n`);
+    lines.push(['smtpd_sender_restrictions', `check_sender_access texthash:${join(d.conf, 'approved_senders')}, reject`]);
+    lines.push(['header_checks', `regexp:${join(d.conf, 'header_checks')}`]);
+  }
   return lines.map(([k, v]) => `${k} = ${v}`.trimEnd()).join('\n') + '\n';
 }
 
