@@ -36,3 +36,14 @@ test('relays known to need an approved From', () => {
   assert.equal(approvedSenderRelay('smtp.office365.com'), 'Microsoft 365');
   assert.equal(approvedSenderRelay('mail.example.com'), null);
 });
+
+test('doctor warns for a known strict relay without rewrite_from, and names the key', async () => {
+  const { approvedSenderWarning } = await import('../src/doctor/transport-checks.js');
+  const t = { name: 'oci-email', type: 'smtp', host: 'smtp.email.eu-frankfurt-1.oci.oraclecloud.com', rewriteFrom: null } as never;
+  const w = approvedSenderWarning(t)!;
+  assert.equal(w.status, 'warn');
+  assert.match(w.detail, /OCI Email Delivery/);
+  assert.match(w.fix ?? '', /rewrite_from = .* \[transports\.oci-email\]/);
+  assert.equal(approvedSenderWarning({ ...(t as object), rewriteFrom: 'alerts@example.com' } as never), null);
+  assert.equal(approvedSenderWarning({ ...(t as object), host: 'mail.example.com' } as never), null);
+});

@@ -137,7 +137,7 @@ export function formatQueue(items: QueuedMessage[], failed: boolean, x: QueueExt
   for (const d of drop) {
     total += d.size;
     const arrival = time(d.envelope?.submittedAt ?? d.mtimeMs);
-    lines.push(`${(d.name + '*').padEnd(26)} ${String(d.size).padStart(8)}  ${arrival}  ${d.envelope ? d.envelope.sender || '<>' : `(uid ${d.uid}'s; not readable by you)`}`);
+    lines.push(`${(d.name + '*').padEnd(26)} ${String(d.size).padStart(8)}  ${arrival}  ${d.envelope ? d.envelope.sender || '<>' : `(owner uid ${d.uid}; not readable by you)`}`);
     lines.push('    (in drop/, awaiting import by `sysmail serve` or the flush timer)');
     for (const r of d.envelope?.recipients ?? []) {
       const to = x.rewrite?.(r).filter((t) => t.address !== r) ?? [];

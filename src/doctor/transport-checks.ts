@@ -7,7 +7,7 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Config, TransportConfig } from '../config/types.js';
+import type { Config, SmtpTransportConfig, TransportConfig } from '../config/types.js';
 import { fail, info, ok, warn, type CheckResult } from './report.js';
 import { approvedSenderRelay } from '../transports/from-rewrite.js';
 
@@ -80,11 +80,8 @@ export async function checkTransports(config: Config, now: () => number): Promis
     if (!used.has(t.name)) out.push(info(`transport ${t.name}`, 'not used by any route'));
     if (t.type === 'smtp') {
       out.push(await (await import('./smtp-probe.js')).probeSmtp(t, config));
-      const relay = approvedSenderRelay(t.host);
-      if (relay && !t.rewriteFrom) {
-        out.push(warn(`transport ${t.name}`, `${t.host} is ${relay}, which refuses a From that is not an approved sender (cron's "From: root (Cron Daemon)" among them)`,
-          `add rewrite_from = "<approved sender>" to [transports.${t.name}] (docs/CONFIG.md)`));
-      }
+      const w = approvedSenderWarning(t);
+      if (w) out.push(w);
     }
     else if (t.type === 'oci-notifications') out.push(...await (await import('./oci-probe.js')).probeOci(t, now));
     else {
@@ -93,4 +90,12 @@ export async function checkTransports(config: Config, now: () => number): Promis
     }
   }
   return out;
+}
+
+/** Pure: a warning when the transport's host is a relay known to refuse unapproved From headers and rewrite_from is unset. */
+export function approvedSenderWarning(t: SmtpTransportConfig): CheckResult | null {
+  const relay = approvedSenderRelay(t.host);
+  if (!relay || t.rewriteFrom) return null;
+  return warn(`transport ${t.name}`, `${t.host} is ${relay}, which refuses a From that is not an approved sender (cron's "From: root (Cron Daemon)" among them)`,
+    `add rewrite_from = "<approved sender>" to [transports.${t.name}] (docs/CONFIG.md)`);
 }
