@@ -77,3 +77,21 @@ test('drop/ entries are listed as awaiting import, with the rewrite; a hidden qu
   assert.match(out, /1 awaiting import/);
   assert.doesNotMatch(out, /Mail queue is empty/);
 });
+
+test('a bounce shows the rewrite as the queue does: <root@web1> → <ops@example.net> (admin)', async () => {
+  const t = setup();
+  const failing = new TransportPool({ config: t.config, log: t.log, now: Date.now }, (async (cfg: { name: string }) => ({
+    name: cfg.name, type: 'stdout', close: async () => {},
+    deliver: async (_m: unknown, rcpts: string[]) => rcpts.map((rcpt) => ({ rcpt, outcome: 'failed' as const, code: 550, dsn: '5.1.1', text: 'no such user' })),
+  })) as never);
+  const id = await t.spool.submit({ sender: 'app@example.org', recipients: ['root@web1.example.com'], submittedAt: Date.now(), uid: 0, user: 'root',
+    via: 'sendmail' }, Buffer.from('Subject: x\n\nbody\n'));
+  await runQueue({ config: t.config, spool: t.spool, log: t.log, force: true, ids: [id], expandAlias: t.expand, transports: failing, maxRounds: 1 });
+  const bounce = (await t.spool.list('queue')).find((m) => m.envelope.isBounce);
+  assert.ok(bounce, 'a bounce was queued');
+  const c = (await t.spool.claim(bounce.id))!;
+  const text = (await c.readMessage()).toString('utf8');
+  await c.release();
+  assert.match(text, /^<root@web1\.example\.com> → <ops@example\.net> \(admin\): no such user$/m, text);
+  assert.match(text, /^Original-Recipient: rfc822; root@web1\.example\.com$/m);
+});

@@ -140,7 +140,7 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
     else {
       summary.failed++;
       log.event({ ...ev, event: 'failed' });
-      newlyFailed.push({ rcpt: t.rcpt, orig: t.orig, dsn: r.dsn ?? '5.0.0', code: r.code, text: r.text,
+      newlyFailed.push({ rcpt: t.rcpt, orig: t.orig, via: t.via, dsn: r.dsn ?? '5.0.0', code: r.code, text: r.text,
         diagnosticType: transport && config.transports[transport]?.type === 'smtp' ? 'smtp' : 'x-sysmail' });
     }
   };
@@ -186,7 +186,7 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
       log.event({ ...base, event: 'expired', rcpt, route: r.route ?? null, transport: r.transport ?? null, status: 'failed',
         delay_ms: now() - env.submittedAt, reason: text });
       summary.failed++;
-      newlyFailed.push({ rcpt, dsn: '4.4.7', text, diagnosticType: 'x-sysmail' });
+      newlyFailed.push({ rcpt, orig: r.orig, via: r.via, dsn: '4.4.7', text, diagnosticType: 'x-sysmail' });
     }
   }
 
