@@ -7,7 +7,26 @@
  */
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
+import { stat } from 'node:fs/promises';
 import type { AliasTarget, RewriteVia } from './aliases.js';
+import type { PasswdEntry } from '../transports/passwd.js';
+
+const SYSTEM_PASSWD = '/etc/passwd';
+let passwdCache: { path: string; key: string; users: Map<string, PasswdEntry> } | null = null;
+
+/** The passwd map, re-read only when the file changed (every queue pass asks). Null when unreadable. */
+async function cachedPasswd(path: string, read: (p: string) => Promise<Map<string, PasswdEntry>>): Promise<Map<string, PasswdEntry> | null> {
+  try {
+    const st = await stat(path);
+    const key = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    if (passwdCache?.path === path && passwdCache.key === key) return passwdCache.users;
+    const users = await read(path);
+    passwdCache = { path, key, users };
+    return users;
+  } catch {
+    return null;
+  }
+}
 
 export interface Rewritten { address: string; via: RewriteVia | null }
 export type Expander = (rcpt: string) => Rewritten[];
@@ -33,7 +52,7 @@ export async function makeAliasExpander(config: Config, log?: Logger, opts: Expa
       log?.event({ event: 'error', reason: `cannot read aliases ${config.general.aliases}: ${(err as Error).message}` });
     }
   }
-  const users = await readPasswd(opts.passwd).catch(() => null);
+  const users = await cachedPasswd(opts.passwd ?? SYSTEM_PASSWD, readPasswd);
   const admin = adminRule(config.general, users);
   return (rcpt) => {
     const { addresses, via, notes } = expandRecipient(rcpt, map, { localDomains: config.general.localDomains, domain: config.general.domain, admin });
