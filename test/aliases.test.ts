@@ -7,6 +7,8 @@ import { isSysmailError } from '../src/core/errors.js';
 import { tempDir } from './helpers/paths.js';
 
 const LOCAL = { localDomains: ['host.example', 'localhost'] };
+/** addresses and notes only (via is checked by the admin-rule tests). */
+const an = (r: { addresses: string[]; notes: string[] }) => ({ addresses: r.addresses, notes: r.notes });
 
 function mapOf(text: string) {
   const { map, warnings } = parseAliases(text, '/etc/aliases');
@@ -72,16 +74,16 @@ test('parse: bad lines, duplicates, empty targets and binary files are warnings,
 
 test('expand: local names recurse, non-local recipients are untouched, case-insensitive', () => {
   const { map } = mapOf('root: admin\nadmin: Alice, ops@example.org\n');
-  assert.deepEqual(expandRecipient('ROOT@Host.Example', map, LOCAL), { addresses: ['Alice@Host.Example', 'ops@example.org'], notes: [] });
+  assert.deepEqual(an(expandRecipient('ROOT@Host.Example', map, LOCAL)), { addresses: ['Alice@Host.Example', 'ops@example.org'], notes: [] });
   assert.deepEqual(expandRecipient('root', map, LOCAL).addresses, ['Alice', 'ops@example.org']);
   assert.deepEqual(expandRecipient('root', map, { ...LOCAL, domain: 'host.example' }).addresses, ['Alice@host.example', 'ops@example.org']);
-  assert.deepEqual(expandRecipient('root@elsewhere.org', map, LOCAL), { addresses: ['root@elsewhere.org'], notes: [] });
-  assert.deepEqual(expandRecipient('nobody@localhost', map, LOCAL), { addresses: ['nobody@localhost'], notes: [] });
+  assert.deepEqual(an(expandRecipient('root@elsewhere.org', map, LOCAL)), { addresses: ['root@elsewhere.org'], notes: [] });
+  assert.deepEqual(an(expandRecipient('nobody@localhost', map, LOCAL)), { addresses: ['nobody@localhost'], notes: [] });
 });
 
 test('expand: a name aliased to itself keeps its local mailbox; \\name is not expanded further', () => {
   const { map } = mapOf('root: root, admin@x.org\nadmin: \\admin, root\n');
-  assert.deepEqual(expandRecipient('root@localhost', map, LOCAL), { addresses: ['root@localhost', 'admin@x.org'], notes: [] });
+  assert.deepEqual(an(expandRecipient('root@localhost', map, LOCAL)), { addresses: ['root@localhost', 'admin@x.org'], notes: [] });
   // admin -> \admin (literal) and root -> root (self) + admin@x.org
   assert.deepEqual(expandRecipient('admin@localhost', map, LOCAL).addresses, ['admin@localhost', 'root@localhost', 'admin@x.org']);
 });
@@ -144,4 +146,52 @@ test('loadAliases: parses the file, caches by mtime/size, errors are temporary',
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+// The admin rule (issue 13): system accounts without an aliases entry go to general.admin.
+const USERS = new Map([
+  ['root', { name: 'root', uid: 0, gid: 0, home: '/root', shell: '/bin/bash' }],
+  ['www-data', { name: 'www-data', uid: 33, gid: 33, home: '/var/www', shell: '/usr/sbin/nologin' }],
+  ['nobody', { name: 'nobody', uid: 65534, gid: 65534, home: '/', shell: '/usr/sbin/nologin' }],
+  ['alice', { name: 'alice', uid: 1000, gid: 1000, home: '/home/alice', shell: '/bin/bash' }],
+]);
+
+test('admin rule: root, daemons and role names go to the admin; users and remote addresses do not', async () => {
+  const { adminRule } = await import('../src/router/admin.js');
+  const admin = adminRule({ admin: 'ops@example.com', domain: 'host.example' }, USERS);
+  const ex = (a: string, text = '') => expandRecipient(a, mapOf(text).map, { ...LOCAL, domain: 'host.example', admin });
+  for (const a of ['root', 'root@host.example', 'ROOT@localhost', 'www-data@host.example', 'nobody', 'postmaster', 'abuse', 'MAILER-DAEMON@localhost']) {
+    const r = ex(a);
+    assert.deepEqual(r.addresses, ['ops@example.com'], a);
+    assert.equal(r.via.get('ops@example.com'), 'admin', a);
+  }
+  assert.deepEqual(ex('alice@host.example').addresses, ['alice@host.example'], 'a user (uid >= 1000) keeps their mail');
+  assert.deepEqual(ex('ghost@host.example').addresses, ['ghost@host.example'], 'an unknown name is not guessed to be a daemon');
+  assert.deepEqual(ex('root@example.org').addresses, ['root@example.org'], 'a remote root is not ours');
+});
+
+test('admin rule: /etc/aliases wins; a self alias or \\root keeps root; daemons aliased to root reach the admin', async () => {
+  const { adminRule } = await import('../src/router/admin.js');
+  const admin = adminRule({ admin: 'ops@example.com', domain: 'host.example' }, USERS);
+  const ex = (a: string, text: string) => expandRecipient(a, mapOf(text).map, { ...LOCAL, domain: 'host.example', admin });
+  const own = ex('root@host.example', 'root: alice@example.org');
+  assert.deepEqual(own.addresses, ['alice@example.org']);
+  assert.equal(own.via.get('alice@example.org'), 'alias');
+  assert.deepEqual(ex('root', 'root: root, bob@example.org').addresses, ['root@host.example', 'bob@example.org'], 'self alias keeps a local copy');
+  assert.deepEqual(ex('root', 'root: \\root').addresses, ['root@host.example']);
+  const daemon = ex('www-data', 'www-data: root');
+  assert.deepEqual(daemon.addresses, ['ops@example.com']);
+  assert.equal(daemon.via.get('ops@example.com'), 'admin');
+});
+
+test('admin rule: the default admin "root" ends the rule (no loop); daemons then reach root', async () => {
+  const { adminRule } = await import('../src/router/admin.js');
+  const admin = adminRule({ admin: 'root', domain: 'host.example' }, USERS);
+  const ex = (a: string) => expandRecipient(a, new Map(), { ...LOCAL, domain: 'host.example', admin });
+  assert.deepEqual(ex('root').addresses, ['root']);
+  assert.deepEqual(ex('www-data@host.example').addresses, ['root@host.example']);
+  // Without a passwd file only root and the role names count.
+  const blind = adminRule({ admin: 'ops@example.com', domain: 'host.example' }, null);
+  assert.deepEqual(expandRecipient('www-data', new Map(), { ...LOCAL, admin: blind }).addresses, ['www-data']);
+  assert.deepEqual(expandRecipient('postmaster', new Map(), { ...LOCAL, admin: blind }).addresses, ['ops@example.com']);
 });

@@ -156,7 +156,7 @@ test('aliases: a delivered alias target completes the message (no leftover pendi
   const t = setup({ transports, routes: [{ transport: 'smtp' }] }, { smtp: () => 'sent', oci: () => 'sent', box: () => 'sent' });
   const id = await t.spool.submit({ sender: 'cron@example.com', recipients: ['root@example.com'], submittedAt: Date.now(), uid: 0,
     user: 'root', via: 'sendmail' }, Buffer.from('Subject: t\n\nbody\n'));
-  await runQueue({ config: t.config, spool: t.spool, log: t.log, force: true, expandAlias: (r) => (r === 'root@example.com' ? ['ops@example.net'] : [r]),
+  await runQueue({ config: t.config, spool: t.spool, log: t.log, force: true, expandAlias: (r) => [r === 'root@example.com' ? { address: 'ops@example.net', via: 'alias' as const } : { address: r, via: null }],
     transports: new TransportPool({ config: t.config, log: t.log, now: Date.now }, (async (cfg: { name: string }) => ({
       name: cfg.name, type: 'stdout', close: async () => {},
       deliver: async (_m: unknown, rcpts: string[]) => rcpts.map((rcpt) => ({ rcpt, outcome: 'sent' as const, text: 'ok' })),

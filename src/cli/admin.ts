@@ -5,6 +5,7 @@
  */
 import { EX, usageError, SysmailError } from '../core/errors.js';
 import type { QueuedMessage, RecipientState } from '../spool/types.js';
+import type { DropEntry } from '../spool/drop-list.js';
 import { parseOptions } from './options.js';
 import { loadConfigFrom, loadRuntime } from './runtime.js';
 
@@ -43,8 +44,10 @@ export async function queueCommand(argv: string[]): Promise<number> {
   const [action = 'list', ...ids] = args;
   const rt = await loadRuntime(opts);
   if (action === 'list') {
-    const items = await rt.spool.list(opts.failed ? 'failed' : 'queue');
-    process.stdout.write(opts.json ? JSON.stringify(items.map(toJson), null, 2) + '\n' : formatQueue(items, opts.failed === true));
+    const { listView } = await import('./queue-view.js');
+    const v = await listView(rt, opts.failed === true);
+    process.stdout.write(opts.json ? JSON.stringify([...v.items.map(toJson), ...v.drop.map(dropJson)], null, 2) + '\n'
+      : formatQueue(v.items, opts.failed === true, v));
     return EX.OK;
   }
   if (ids.length === 0) throw usageError(`queue ${action} needs at least one queue id`, 'see `sysmail queue` for the ids');
@@ -78,11 +81,31 @@ function toJson(m: QueuedMessage) {
   };
 }
 
+function dropJson(d: DropEntry) {
+  return {
+    id: d.name, area: 'drop', size: d.size, from: d.envelope?.sender ?? null, recipients: d.envelope?.recipients ?? null,
+    submitted_at: new Date(d.envelope?.submittedAt ?? d.mtimeMs).toISOString(), uid: d.uid, awaiting_import: true,
+  };
+}
+
 const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
 
-export function formatQueue(items: QueuedMessage[], failed: boolean): string {
-  if (items.length === 0) return failed ? 'No failed messages.\n' : 'Mail queue is empty\n';
-  const lines = [`${'Queue ID'.padEnd(26)} ${'Size'.padStart(8)}  ${'Arrival (UTC)'.padEnd(19)}  Sender/Recipient`];
+export interface QueueExtras {
+  /** drop/ entries not yet imported. */
+  drop?: DropEntry[];
+  /** Why queue/ could not be shown (a non-root caller), with what to do. */
+  hidden?: string | null;
+  /** The rewrite delivery will apply (aliases, admin rule), for recipients not yet tried. */
+  rewrite?: (rcpt: string) => Array<{ address: string; via: string | null }>;
+}
+
+const arrow = (orig: string, to: string, via: string | null | undefined) => `${orig} → ${to}${via ? ` (${via})` : ''}`;
+
+export function formatQueue(items: QueuedMessage[], failed: boolean, x: QueueExtras = {}): string {
+  const drop = x.drop ?? [];
+  const note = x.hidden ? [`(${x.hidden})`] : [];
+  if (items.length === 0 && drop.length === 0) return [...note, failed ? 'No failed messages.' : 'Mail queue is empty'].join('\n') + '\n';
+  const lines = [...note, `${'Queue ID'.padEnd(26)} ${'Size'.padStart(8)}  ${'Arrival (UTC)'.padEnd(19)}  Sender/Recipient`];
   let total = 0;
   for (const m of items) {
     total += m.size;
@@ -98,13 +121,32 @@ export function formatQueue(items: QueuedMessage[], failed: boolean): string {
     const status = (k: string, st: RecipientState) =>
       `    ${k}  [${st.status}${st.code ? ' ' + st.code : ''}${st.text ? ': ' + st.text.slice(0, 120) : ''}]`;
     for (const r of m.envelope.recipients) {
-      const own = Object.entries(m.state.recipients).filter(([k]) => k === r || k.startsWith(r + ' via '));
-      if (own.length === 0) lines.push(`    ${r}`);
-      for (const [k, st] of own) { shown.add(k); lines.push(status(k, st)); }
+      let own = Object.entries(m.state.recipients).filter(([k, st]) => k === r || k.startsWith(r + ' via ') || st.orig === r);
+      const untried = own.length === 0 || (own.length === 1 && own[0]![0] === r && own[0]![1].status === 'pending');
+      const to = untried ? x.rewrite?.(r).filter((t) => t.address !== r) ?? [] : [];
+      if (to.length > 0) {
+        // Not tried yet: show where it will go, as the log will ("root@web1 → ops@example.com (admin)").
+        for (const t of to) lines.push(`    ${arrow(r, t.address, t.via)}${own.length > 0 ? '  [pending]' : ''}`);
+        own.forEach(([k]) => shown.add(k));
+        own = [];
+      } else if (own.length === 0) lines.push(`    ${r}`);
+      for (const [k, st] of own) { shown.add(k); lines.push(status(st.orig && st.orig !== k ? arrow(st.orig, k, st.via) : k, st)); }
     }
     for (const [k, st] of Object.entries(m.state.recipients)) if (!shown.has(k)) lines.push(status(k, st));
   }
-  lines.push(`-- ${Math.ceil(total / 1024)} KiB in ${items.length} message(s).`);
+  for (const d of drop) {
+    total += d.size;
+    const arrival = time(d.envelope?.submittedAt ?? d.mtimeMs);
+    lines.push(`${(d.name + '*').padEnd(26)} ${String(d.size).padStart(8)}  ${arrival}  ${d.envelope ? d.envelope.sender || '<>' : `(owner uid ${d.uid}; not readable by you)`}`);
+    lines.push('    (in drop/, awaiting import by `sysmail serve` or the flush timer)');
+    for (const r of d.envelope?.recipients ?? []) {
+      const to = x.rewrite?.(r).filter((t) => t.address !== r) ?? [];
+      if (to.length === 0) lines.push(`    ${r}`);
+      for (const t of to) lines.push(`    ${arrow(r, t.address, t.via)}`);
+    }
+  }
+  const count = items.length + drop.length;
+  lines.push(`-- ${Math.ceil(total / 1024)} KiB in ${count} message(s)${drop.length > 0 ? `, ${drop.length} awaiting import (*)` : ''}.`);
   return lines.join('\n') + '\n';
 }
 

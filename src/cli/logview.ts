@@ -28,7 +28,9 @@ export function formatRecord(r: Rec): string {
   const ts = String(r.ts ?? '').replace('T', ' ').slice(0, 19);
   const ev = String(r.event ?? '').padEnd(9);
   const via = r.transport ? ` via ${r.route ? r.route + '/' : ''}${r.transport}` : '';
-  const who = r.rcpt ? ` ${r.from === '' ? '<>' : r.from ?? ''} -> ${r.rcpt}${r.orig_rcpt ? ` (for ${r.orig_rcpt})` : ''}` : r.from ? ` from ${r.from}` : '';
+  // A rewritten recipient reads as the queue view shows it: "root@web1 → ops@example.com (admin)".
+  const to = r.orig_rcpt ? `${r.orig_rcpt} → ${r.rcpt}${r.via ? ` (${r.via})` : ''}` : r.rcpt;
+  const who = r.rcpt ? ` ${r.from === '' ? '<>' : r.from ?? ''} -> ${to}` : r.from ? ` from ${r.from}` : '';
   const code = r.smtp_code ? ` ${r.smtp_code}${r.dsn ? ' ' + r.dsn : ''}` : '';
   const delay = typeof r.delay_ms === 'number' ? ` delay=${(r.delay_ms / 1000).toFixed(1)}s` : '';
   const attempt = r.attempt ? ` attempt=${r.attempt}` : '';

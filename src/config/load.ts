@@ -10,10 +10,10 @@
  * configError for a missing/unreadable file or a TOML syntax error, with its
  * line). Secrets are not resolved here: see secrets.ts.
  */
-import { existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { hostname, homedir } from 'node:os';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { configError } from '../core/errors.js';
 import type { Config } from './types.js';
 import { SYSTEM_CONFIG_PATH } from './defaults.js';
@@ -93,12 +93,35 @@ function unreadable(file: string, from: ConfigLocation['from'], e: unknown) {
     return configError(`${file}${named}: config file not found`, 'check the path, or leave it out to use /etc/sysmail/sysmail.toml', e);
   }
   if (errno === 'EACCES' || errno === 'EPERM') {
+    // Name what blocks: a directory on the way (import used to leave /etc/sysmail 0700) or the file.
+    const dir = blockingDirectory(file);
+    if (dir) {
+      return configError(
+        `${file}${named}: cannot read the config file: the directory ${dir.path} (mode ${dir.mode}) does not let this user (uid ${process.getuid?.() ?? '?'}) through`,
+        `as root: chmod 755 ${dir.path}   (secrets stay private in their own 0700 directory)`,
+        e,
+      );
+    }
     return configError(
       `${file}${named}: cannot read the config file (permission denied)`,
-      `make it readable by the users who send mail (chmod 644 ${file}) and keep passwords in password_file, password_command, password_env or password_credential`,
+      `as root: chmod 644 ${file}, and keep passwords in password_file, password_command, password_env or password_credential`,
       e,
     );
   }
   if (errno === 'EISDIR') return configError(`${file}${named}: is not a regular file`, 'name the .toml file itself', e);
   return configError(`${file}${named}: cannot read the config file: ${(e as Error).message}`, undefined, e);
+}
+
+/** The first directory on the way to `file` that this process may not search, with its mode; null when none. */
+export function blockingDirectory(file: string): { path: string; mode: string } | null {
+  const dirs: string[] = [];
+  for (let d = dirname(resolve(file)); ; d = dirname(d)) { dirs.unshift(d); if (dirname(d) === d) break; }
+  for (const d of dirs) {
+    try { accessSync(d, constants.X_OK); } catch {
+      let mode = '?';
+      try { mode = (statSync(d).mode & 0o7777).toString(8).padStart(4, '0'); } catch { /* keep ? */ }
+      return { path: d, mode };
+    }
+  }
+  return null;
 }

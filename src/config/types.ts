@@ -118,6 +118,12 @@ export interface SmtpTransportConfig extends TransportBase {
   helo: string | null;
   /** Envelope sender to use on this transport instead of the message's (esmtp `force sender`). */
   forceSender: string | null;
+  /**
+   * The approved From for relays that accept nothing else (`rewrite_from`): the From header
+   * becomes this address, the original stays in the display name and Reply-To, and it is the
+   * envelope sender unless forceSender is set. Optional only so older literals stay valid.
+   */
+  rewriteFrom?: string | null;
   /** argv run (no shell) before each connection, e.g. to open a tunnel (esmtp `preconnect`). */
   preconnect: string[] | null;
   /** Milliseconds. */

@@ -185,6 +185,13 @@ function readSmtp(r: Reader, name: string, ctx: TransportCtx): SmtpTransportConf
     const why = addressProblem(forceSender);
     if (why) r.p.add(r.at('force_sender'), `is not a valid address: it ${why} (got "${forceSender}"); write user@example.com`);
   }
+  const rewriteFrom = r.str('rewrite_from') ?? null;
+  if (rewriteFrom !== null) {
+    const why = addressProblem(rewriteFrom);
+    if (why || !rewriteFrom.includes('@')) {
+      r.p.add(r.at('rewrite_from'), `is not a full address: it ${why ?? 'has no domain'} (got "${rewriteFrom}"); write the relay's approved sender, e.g. alerts@example.com`);
+    }
+  }
   const preconnect = r.argv('preconnect') ?? null;
   const timeouts = { connect: D.SMTP_CONNECT_TIMEOUT_MS, greeting: D.SMTP_GREETING_TIMEOUT_MS, command: D.SMTP_COMMAND_TIMEOUT_MS, data: D.SMTP_DATA_TIMEOUT_MS };
   const tt = r.table('timeouts');
@@ -198,7 +205,7 @@ function readSmtp(r: Reader, name: string, ctx: TransportCtx): SmtpTransportConf
   if (host === undefined) return undefined;
   return {
     name, type: 'smtp', host, port, security, tlsVerify, caFile, pinSha256: pin, clientCert, clientKey, tlsServername,
-    username, password: password ?? null, authMethod, helo, forceSender, preconnect, timeouts,
+    username, password: password ?? null, authMethod, helo, forceSender, rewriteFrom, preconnect, timeouts,
   };
 }
 

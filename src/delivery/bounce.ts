@@ -8,8 +8,9 @@ import { formatDate } from '../message/prepare.js';
 
 export interface FailedRecipient {
   rcpt: string;
-  /** Envelope recipient before aliases, when different. */
+  /** Envelope recipient before aliases or the admin rule, when different, and why. */
   orig?: string;
+  via?: 'alias' | 'admin' | null;
   dsn: string;
   code?: number;
   text: string;
@@ -65,7 +66,8 @@ export function buildBounce(b: BounceInput, to: string): Buffer {
     `Your message (queue id ${b.id}) ${reason} to the recipients below.`,
     'It is kept on the host in the failed queue (`sysmail queue --failed`).',
     '',
-    ...b.failed.map((f) => `<${f.rcpt}>${f.orig && f.orig !== f.rcpt ? ` (was <${f.orig}>)` : ''}: ${oneLine(f.text)}`),
+    // A rewritten recipient reads as in `sysmail queue`: <root@web1> → <ops@example.com> (admin).
+    ...b.failed.map((f) => `${f.orig && f.orig !== f.rcpt ? `<${f.orig}> → ` : ''}<${f.rcpt}>${f.orig && f.orig !== f.rcpt && f.via ? ` (${f.via})` : ''}: ${oneLine(f.text)}`),
     '',
   ].join('\n');
 

@@ -12,8 +12,10 @@ import type { Config, RouteConfig } from '../config/types.js';
 import type { Claim, DeliveryState, Envelope, RecipientState, Spool } from '../spool/types.js';
 import type { Logger } from '../log/logger.js';
 import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from '../transports/types.js';
+import type { Expander } from '../router/alias-expander.js';
 import { TransportPool } from '../transports/registry.js';
 import { isLocalRecipient, selectRoute } from '../router/router.js';
+import { qualifiedAdmin } from '../router/admin.js';
 import { isDue, isExpired, retryDelay } from './backoff.js';
 import { bounceRecipient, buildBounce, type FailedRecipient } from './bounce.js';
 
@@ -29,8 +31,8 @@ export interface RunOptions {
   force?: boolean;
   /** Crash recovery and drop import, run once before the pass. */
   maintain?: () => Promise<void>;
-  /** Expands one local recipient through the aliases (identity when absent). */
-  expandAlias?: (rcpt: string) => string[];
+  /** Expands one local recipient through the aliases and the admin rule (identity when absent). */
+  expandAlias?: Expander;
   /** For tests: supply transports instead of the registry. */
   transports?: TransportPool;
   /** Safety valve for the "pick up what arrived meanwhile" loop. */
@@ -50,6 +52,8 @@ interface Target {
   key: string;
   rcpt: string;
   orig: string;
+  /** Why rcpt differs from orig. */
+  via: 'alias' | 'admin' | null;
   route: RouteConfig | null;
   /** Index into route.transports currently tried. */
   idx: number;
@@ -122,10 +126,12 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
       status: r.outcome, code: r.code, dsn: r.dsn, text: r.text, transport: transport ?? undefined,
       route: t.route?.name, at: now(),
     };
+    // The queue view shows "orig → rcpt (why)" from these, never a phantom pending original.
+    if (t.orig !== t.rcpt) { rs.orig = t.orig; rs.via = t.via ?? undefined; }
     if (r.outcome === 'deferred') rs.failingSince = prev?.failingSince ?? now();
     state.recipients[t.key] = rs;
     const ev = {
-      ...base, rcpt: t.rcpt, orig_rcpt: t.orig !== t.rcpt ? t.orig : null, route: t.route?.name ?? null,
+      ...base, rcpt: t.rcpt, orig_rcpt: t.orig !== t.rcpt ? t.orig : null, via: t.orig !== t.rcpt ? t.via : null, route: t.route?.name ?? null,
       transport, status: r.outcome, smtp_code: r.code ?? null, dsn: r.dsn ?? null,
       delay_ms: now() - env.submittedAt, reason: r.text,
     };
@@ -134,7 +140,7 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
     else {
       summary.failed++;
       log.event({ ...ev, event: 'failed' });
-      newlyFailed.push({ rcpt: t.rcpt, orig: t.orig, dsn: r.dsn ?? '5.0.0', code: r.code, text: r.text,
+      newlyFailed.push({ rcpt: t.rcpt, orig: t.orig, via: t.via, dsn: r.dsn ?? '5.0.0', code: r.code, text: r.text,
         diagnosticType: transport && config.transports[transport]?.type === 'smtp' ? 'smtp' : 'x-sysmail' });
     }
   };
@@ -180,7 +186,7 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
       log.event({ ...base, event: 'expired', rcpt, route: r.route ?? null, transport: r.transport ?? null, status: 'failed',
         delay_ms: now() - env.submittedAt, reason: text });
       summary.failed++;
-      newlyFailed.push({ rcpt, dsn: '4.4.7', text, diagnosticType: 'x-sysmail' });
+      newlyFailed.push({ rcpt, orig: r.orig, via: r.via, dsn: '4.4.7', text, diagnosticType: 'x-sysmail' });
     }
   }
 
@@ -208,8 +214,9 @@ function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions): {
   const out: Target[] = [];
   const seen = new Set<string>();
   for (const orig of env.recipients) {
-    const finals = opts.expandAlias && isLocalRecipient(orig, config.general.localDomains) ? opts.expandAlias(orig) : [orig];
-    for (const rcpt of finals) {
+    const finals = opts.expandAlias && isLocalRecipient(orig, config.general.localDomains)
+      ? opts.expandAlias(orig) : [{ address: orig, via: null }];
+    for (const { address: rcpt, via } of finals) {
       const route = selectRoute(rcpt, env.sender, config.routes);
       const keys = route?.mode === 'fanout' && route.transports.length > 1
         ? route.transports.map((t, idx) => ({ key: `${rcpt} via ${t}`, idx }))
@@ -220,7 +227,7 @@ function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions): {
         const prev = state.recipients[key]?.status;
         if (prev === 'sent' || prev === 'failed') continue;
         // Fan-out targets each stay on their own transport; fallback ones start at the primary.
-        out.push({ key, rcpt, orig, route: route ?? null, idx: route?.mode === 'fanout' ? idx : 0 });
+        out.push({ key, rcpt, orig, via, route: route ?? null, idx: route?.mode === 'fanout' ? idx : 0 });
       }
     }
   }
@@ -243,7 +250,7 @@ async function sendBounce(id: string, env: Envelope, raw: Buffer, failed: Failed
   now: () => number): Promise<string | null> {
   const { config, log } = opts;
   // The admin may be written as a bare name ("root"); relays refuse unqualified recipients.
-  const admin = config.general.admin.includes('@') ? config.general.admin : `${config.general.admin}@${config.general.domain}`;
+  const admin = qualifiedAdmin(config.general);
   const to = bounceRecipient(env, admin, (a) => isLocalRecipient(a, config.general.localDomains));
   if (!to) {
     log.event({ event: 'bounced', id, from: env.sender, status: 'suppressed', reason: 'not bouncing a bounce; kept in failed/' });

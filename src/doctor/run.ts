@@ -45,6 +45,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ results: CheckRe
     spoolExists = spool.exists;
     results.push(...spool.results);
     results.push(...await checkLog(config));
+    results.push(await (await import('./unprivileged.js')).checkUnprivileged(config.source, config.spool.dir));
   }
 
   const distro = await detectDistro(opts.root);

@@ -7,8 +7,9 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { Config, TransportConfig } from '../config/types.js';
-import { fail, info, ok, type CheckResult } from './report.js';
+import type { Config, SmtpTransportConfig, TransportConfig } from '../config/types.js';
+import { fail, info, ok, warn, type CheckResult } from './report.js';
+import { approvedSenderRelay } from '../transports/from-rewrite.js';
 
 /** Nearest existing directory at or above `p`. */
 async function existingAncestor(p: string): Promise<string> {
@@ -43,7 +44,10 @@ async function dirVerdict(name: string, what: string, dir: string): Promise<Chec
 async function checkTransport(t: TransportConfig, config: Config, now: () => number): Promise<CheckResult[]> {
   const name = `transport ${t.name}`;
   switch (t.type) {
-    case 'smtp': return [await (await import('./smtp-probe.js')).probeSmtp(t, config)];
+    case 'smtp': {
+      const w = approvedSenderWarning(t);
+      return [await (await import('./smtp-probe.js')).probeSmtp(t, config), ...(w ? [w] : [])];
+    }
     case 'oci-notifications': return (await import('./oci-probe.js')).probeOci(t, now);
     case 'maildir': case 'mbox': case 'local': case 'motd': case 'stdout': case 'command':
       return [await checkLocalTransport(t, name)];
@@ -92,4 +96,12 @@ export async function checkTransports(config: Config, now: () => number): Promis
     out.push(...await checkTransport(t, config, now));
   }
   return out;
+}
+
+/** Pure: a warning when the transport's host is a relay known to refuse unapproved From headers and rewrite_from is unset. */
+export function approvedSenderWarning(t: SmtpTransportConfig): CheckResult | null {
+  const relay = approvedSenderRelay(t.host);
+  if (!relay || t.rewriteFrom) return null;
+  return warn(`transport ${t.name}`, `${t.host} is ${relay}, which refuses a From that is not an approved sender (cron's "From: root (Cron Daemon)" among them)`,
+    `add rewrite_from = "<approved sender>" to [transports.${t.name}] (docs/CONFIG.md)`);
 }

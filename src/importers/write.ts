@@ -92,6 +92,9 @@ export async function writeImport(result: ImportResult, opts: WriteImportOptions
     for (const t of targets) if (await exists(t.file)) throw refuse(t.file, 'password file list');
   }
 
+  // The config's directory first, 0755: a recursive mkdir of the secrets directory below it
+  // would otherwise make it 0700 too, and no ordinary user's sendmail could read the config.
+  await makeReadableDir(dirname(configPath));
   const dirs = [...new Set(targets.map((t) => dirname(t.file)))];
   for (const d of dirs) {
     try {
@@ -103,11 +106,17 @@ export async function writeImport(result: ImportResult, opts: WriteImportOptions
   }
   for (const t of targets) await writeAtomic(t.file, t.value + '\n', 0o600);
 
-  try {
-    await mkdir(dirname(configPath), { recursive: true, mode: 0o755 });
-  } catch (e) {
-    throw ioError(`cannot create ${dirname(configPath)}`, e);
-  }
   await writeAtomic(configPath, toml, 0o644);
   return { configPath, secretFiles: targets.map((t) => t.file) };
+}
+
+/** mkdir -p with 0755 for the directories it creates (whatever the umask); an existing one is left as it is. */
+async function makeReadableDir(dir: string): Promise<void> {
+  try {
+    const first = await mkdir(dir, { recursive: true, mode: 0o755 });
+    if (first === undefined) return;
+    for (let d = dir; d.length >= first.length; d = dirname(d)) await chmod(d, 0o755);
+  } catch (e) {
+    throw ioError(`cannot create ${dir}`, e);
+  }
 }

@@ -88,7 +88,8 @@ async function steps(ops: Ops, opts: InstallOptions, distro: Distro): Promise<vo
   // First, so the state file always has a home, whatever fails later.
   await ops.dir(STATE_DIR, 0o755, false);
   // Configuration: readable by the users who run sendmail; secrets for root only.
-  await ops.dir(CONFIG_DIR, 0o755, false);
+  // Owned (mode fixed): an earlier `sysmail import` could have made it 0700, which locks out every non-root sendmail.
+  await ops.dir(CONFIG_DIR, 0o755, true);
   await ops.dir(SECRETS_DIR, 0o700, true);
   // The spool, as src/spool/fsutil.ts ensureLayout makes it.
   await ops.dir(SPOOL_DIR, SPOOL_ROOT_MODE, true);

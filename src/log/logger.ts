@@ -22,6 +22,8 @@ export interface LogEvent {
   rcpt?: string | null;
   /** Recipient as submitted, when aliases changed it. */
   orig_rcpt?: string | null;
+  /** Why rcpt differs from orig_rcpt: "alias" or "admin" (docs/CONFIG.md). */
+  via?: string | null;
   route?: string | null;
   transport?: string | null;
   status?: string | null;
@@ -33,7 +35,7 @@ export interface LogEvent {
   reason?: string | null;
 }
 
-const KEYS = ['ts', 'event', 'id', 'from', 'rcpt', 'orig_rcpt', 'route', 'transport', 'status',
+const KEYS = ['ts', 'event', 'id', 'from', 'rcpt', 'orig_rcpt', 'via', 'route', 'transport', 'status',
   'smtp_code', 'dsn', 'attempt', 'delay_ms', 'size', 'reason'] as const;
 
 export interface Logger {

@@ -18,6 +18,12 @@
  * loop (`a: b`, `b: a`) is broken by delivering to the name where it closes;
  * a name whose targets all had to be skipped is delivered as addressed, so no
  * mail is ever dropped by aliasing. Pure, except loadAliases (file + cache).
+ *
+ * The admin rule (docs/CONFIG.md, "Where mail for root goes"): a local name
+ * with no aliases entry that is a system account (opts.admin.isSystem: root,
+ * uid < 1000, postmaster, abuse, mailer-daemon) goes to general.admin, as
+ * nullmailer's adminaddr does. An aliases entry always wins; a self alias
+ * (`root: root`) or a `\root` target keeps the local name.
  */
 import { readFile, stat } from 'node:fs/promises';
 import { ioError } from '../core/errors.js';
@@ -38,10 +44,24 @@ export interface ExpandOptions {
   /** Qualifies bare names that come out of expanding a bare recipient. */
   domain?: string;
   maxDepth?: number;
+  /** Sends system accounts without an aliases entry to the admin (see the module header). */
+  admin?: AdminRule;
 }
+
+export interface AdminRule {
+  /** general.admin, qualified. */
+  address: string;
+  /** Is this local name (lower-case) a system account? */
+  isSystem: (name: string) => boolean;
+}
+
+/** Why a final address differs from the one submitted. */
+export type RewriteVia = 'alias' | 'admin';
 
 export interface Expansion {
   addresses: string[];
+  /** Lower-cased final address -> why it differs from the submitted one (absent: unchanged). */
+  via: Map<string, RewriteVia>;
   notes: string[];
 }
 
@@ -174,12 +194,20 @@ export function expandRecipient(addr: string, map: Map<string, AliasTarget[]>, o
     return d ? `${name}@${d}` : name;
   };
 
+  const adminName = opts.admin && local(opts.admin.address)?.name.toLowerCase();
+  const viaAdmin = new Set<string>();
   const expand = (address: string, path: string[]): string[] => {
     const loc = local(address);
     if (!loc) return [address];
     const key = loc.name.toLowerCase();
     const targets = map.get(key);
-    if (!targets) return [address];
+    if (!targets) {
+      // A local admin name ("root") ends the rule, so the default admin cannot loop.
+      if (!opts.admin || key === adminName || path.includes(key) || !opts.admin.isSystem(key)) return [address];
+      const out = expand(opts.admin.address, [...path, key]);
+      for (const a of out) viaAdmin.add(a.toLowerCase());
+      return out;
+    }
     if (path.includes(key)) {
       // The direct case (root: root) is the documented way to keep a copy; a longer cycle is a mistake.
       if (path[path.length - 1] !== key) notes.push(`alias loop ${[...path, key].join(' -> ')}; delivering to ${address}`);
@@ -212,7 +240,13 @@ export function expandRecipient(addr: string, map: Map<string, AliasTarget[]>, o
     seen.add(k);
     return true;
   });
-  return { addresses, notes };
+  const via = new Map<string, RewriteVia>();
+  for (const a of addresses) {
+    const k = a.toLowerCase();
+    if (viaAdmin.has(k)) via.set(k, 'admin');
+    else if (k !== addr.toLowerCase()) via.set(k, 'alias');
+  }
+  return { addresses, via, notes };
 }
 
 interface CacheEntry { mtimeMs: number; size: number; ino: number; parsed: ParsedAliases }

@@ -134,6 +134,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const trustedNetworks = opts.trustedNetworks ?? LOOPBACK_NETWORKS;
   let sec = await loadSecurity(opts.config(), trustedNetworks);
   const { SMTPServer } = await import('smtp-server');
+  await (await import('./smtp-compat.js')).installSmtpCompat();
   const uid = process.getuid?.() ?? 0;
   const { timingSafeEqual, createHash } = await import('node:crypto');
 

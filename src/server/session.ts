@@ -18,6 +18,7 @@ import { EX, isSysmailError } from '../core/errors.js';
 import { relayVerdict, type PeerClass } from './network.js';
 import { LISTENER_CLOSE_TIMEOUT_MS, LISTENER_IDLE_TIMEOUT_MS, LISTENER_MAX_CLIENTS, LISTENER_MAX_RECIPIENTS } from './limits.js';
 import { formatDate } from '../message/prepare.js';
+import { LOCAL_CLIENT_OPTION } from './smtp-compat.js';
 
 /** One accepted message, ready for the spool. */
 export interface QueueRequest {
@@ -136,6 +137,8 @@ export function sessionOptions(env: SessionEnv): SMTPServerOptions {
     maxClients: LISTENER_MAX_CLIENTS,
     maxRecipients: LISTENER_MAX_RECIPIENTS,
     ...(env.tls ? { key: env.tls.key, cert: env.tls.cert } : {}),
+    // smtp-compat.ts: bare local names and no greeting pause, for local clients only.
+    ...{ [LOCAL_CLIENT_OPTION]: (ip: string) => env.channel === 'stdio' || env.classify(ip) === 'trusted' },
 
     onConnect(session, callback) {
       const st = stateOf(session);

@@ -32,6 +32,7 @@ export async function runStdioSmtp(rt: Runtime, io: StdioOptions = {}): Promise<
   const [{ SMTPServer }, { currentUser }, { submitAndKick }] = await Promise.all([
     import('smtp-server'), import('../cli/runtime.js'), import('../cli/submit.js'),
   ]);
+  await (await import('./smtp-compat.js')).installSmtpCompat();
   const me = await currentUser();
   // -v would deliver before answering 250; in a dialogue the client should not wait for that.
   const quiet: Runtime = { ...rt, verbose: false };

@@ -164,10 +164,16 @@ export function freshState(env: Envelope): DeliveryState {
   return { attempts: 0, nextAttemptAt: 0, recipients };
 }
 
-/** Recipients missing from a state file (it predates them, or was lost) are pending. */
+/**
+ * Recipients missing from a state file (it predates them, or was lost) are pending.
+ * One that aliases or the admin rule rewrote is present as the entries whose `orig` names it.
+ */
 export function completeState(env: Envelope, state: DeliveryState): DeliveryState {
   const recipients = { ...state.recipients };
-  for (const r of env.recipients) if (!recipients[r]) recipients[r] = { status: 'pending' };
+  // Fan-out keys are "rcpt via transport"; rewritten recipients name their original in `orig`.
+  const covered = new Set<string>();
+  for (const [k, r] of Object.entries(recipients)) { covered.add(k.split(' via ')[0]!); if (r.orig) covered.add(r.orig); }
+  for (const r of env.recipients) if (!covered.has(r)) recipients[r] = { status: 'pending' };
   return { ...state, recipients };
 }
 
@@ -198,7 +204,8 @@ export function parseState(buf: Buffer): StateResult {
     const x = r as Record<string, unknown> | null;
     if (typeof x !== 'object' || x === null || !STATUSES.includes(x.status as RecipientStatus)
       || !optNum(x.code) || !optStr(x.dsn) || !optStr(x.text) || !optStr(x.transport) || !optStr(x.route)
-      || !optNum(x.at) || !optNum(x.failingSince)) {
+      || !optNum(x.at) || !optNum(x.failingSince) || !optStr(x.orig)
+      || (x.via !== undefined && x.via !== 'alias' && x.via !== 'admin')) {
       return { ok: false, reason: `state of recipient ${JSON.stringify(addr.slice(0, 80))} is malformed` };
     }
   }

@@ -42,6 +42,9 @@ export interface RecipientState {
   at?: number;
   /** ms: first temporary failure of the current run of failures (for fallback routes). */
   failingSince?: number;
+  /** The envelope recipient this one was rewritten from (aliases or the admin rule), and why. */
+  orig?: string;
+  via?: 'alias' | 'admin';
 }
 
 /** Small, mutable state kept beside the message; rewritten, the message never. */

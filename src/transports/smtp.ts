@@ -17,6 +17,7 @@
  * - Secrets are resolved through the injected resolver and never reach logs
  *   or result texts.
  */
+import { rewriteFrom } from './from-rewrite.js';
 import type { SecretRef, SmtpTransportConfig } from '../config/types.js';
 import { EX, SysmailError, configError, toSysmailError } from '../core/errors.js';
 import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from './types.js';
@@ -114,7 +115,9 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
 
   async function deliverNow(msg: OutgoingMessage, rcpts: string[]): Promise<RecipientResult[]> {
     if (rcpts.length === 0) return [];
-    const sender = cfg.forceSender ?? msg.envelope.sender;
+    // rewrite_from: the relay accepts only its approved sender, in the From header and the envelope.
+    const sender = cfg.forceSender ?? cfg.rewriteFrom ?? msg.envelope.sender;
+    const raw = cfg.rewriteFrom ? rewriteFrom(msg.raw, cfg.rewriteFrom, ctx.config.general.hostname).raw : msg.raw;
     if (BAD_ADDRESS.test(sender)) {
       return allRecipients(rcpts, { outcome: 'failed', dsn: '5.1.7', text: `envelope sender ${JSON.stringify(sender)} cannot be sent over SMTP` });
     }
@@ -129,7 +132,7 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
       } else {
         try {
           const s = await ready();
-          sent = await s.send(sender, good, msg.raw, dsnOf(msg));
+          sent = await s.send(sender, good, raw, dsnOf(msg));
         } catch (e) {
           sent = allRecipients(good, fromError(asDeferral(e)));
         }

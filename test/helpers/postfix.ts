@@ -59,6 +59,17 @@ export interface PostfixOptions {
   dropAfterData?: number;
   /** myhostname; default relay.sysmail.test. */
   hostname?: string;
+  /**
+   * Accept mail only from this sender, in the envelope and the From header, as OCI Email
+   * Delivery, Gmail, Microsoft 365 and SES do (check_sender_access + header_checks).
+   */
+  approvedSender?: string;
+  /**
+   * For the benchmark (bench/smtp-arrival.mjs): a plain submission service for loopback
+   * clients (no TLS, no AUTH: mynetworks) that relays everything to 127.0.0.1:relayTo,
+   * as a host's Postfix relays to its smarthost.
+   */
+  relayTo?: number;
 }
 
 export interface DeliveredMail {
@@ -200,6 +211,25 @@ function mainCf(d: Dirs, o: Required<Pick<PostfixOptions, 'hostname'>> & Postfix
     ['service_throttle_time', '1s'],
   ];
   if (policyPort !== null) lines.push(['smtpd_end_of_data_restrictions', `check_policy_service inet:127.0.0.1:${policyPort}`]);
+  if (o.relayTo) {
+    const set = (k: string, v: string) => { const i = lines.findIndex(([n]) => n === k); if (i >= 0) lines[i] = [k, v]; else lines.push([k, v]); };
+    set('default_transport', 'smtp');
+    set('relay_transport', 'smtp');
+    set('relayhost', `[127.0.0.1]:${o.relayTo}`);
+    set('smtpd_tls_security_level', 'none');
+    set('smtpd_tls_auth_only', 'no');
+    set('smtpd_relay_restrictions', 'permit_mynetworks, reject');
+    set('smtpd_recipient_restrictions', 'permit_mynetworks, reject');
+    set('smtp_tls_security_level', 'none');
+  }
+  if (o.approvedSender) {
+    const re = o.approvedSender.replace(/[.+]/g, '\\$&');
+    writeFileSync(join(d.conf, 'approved_senders'), `${o.approvedSender} OK\n`);
+    writeFileSync(join(d.conf, 'header_checks'),
+      `if /^From:/\n!/<${re}>|^From:[ \t]*${re}[ \t]*$/ REJECT 5.7.1 From is not an approved sender\nendif\n`);
+    lines.push(['smtpd_sender_restrictions', `check_sender_access texthash:${join(d.conf, 'approved_senders')}, reject`]);
+    lines.push(['header_checks', `regexp:${join(d.conf, 'header_checks')}`]);
+  }
   return lines.map(([k, v]) => `${k} = ${v}`.trimEnd()).join('\n') + '\n';
 }
 
@@ -223,6 +253,7 @@ function masterCf(port: number, tls: 'starttls' | 'implicit'): string {
     'retry     unix  - - n -     - error',
     'discard   unix  - - n -     - discard',
     'virtual   unix  - n n -     - virtual',
+    'smtp      unix  - - n -     - smtp',
     'anvil     unix  - - n -     1 anvil',
     'scache    unix  - - n -     1 scache',
     'postlog   unix-dgram n - n - 1 postlogd',

@@ -1,0 +1,161 @@
+#!/usr/bin/env node
+// smtp-arrival.mjs - submission-to-arrival over SMTP, `sysmail serve` against Postfix, side by
+// side in one run (issue 13, item 2). Both take the message from a loopback client on their
+// SMTP listener and relay it to the same sink on 127.0.0.1; the time runs from connect until
+// the sink has the message (and, separately, until the 250 after the final dot).
+//
+//   npm run build && node bench/smtp-arrival.mjs [--rounds 40] [--warmup 5] [--out FILE.json]
+//
+// Needs root and Debian's postfix (a private instance in its own PID namespace, the one the
+// tests use: test/helpers/postfix.ts with relayTo). Postfix: smtpd -> cleanup -> qmgr -> smtp,
+// default settings otherwise. sysmail: `serve` from dist/, spool on the same disk (mkdtemp under
+// /var/tmp), log on. Rounds alternate which agent goes first. The client is Node with
+// TCP_NODELAY, one fresh connection per message, as dnf-automatic's smtplib does.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1] : dflt; };
+const ROUNDS = Number(opt('rounds', '40'));
+const WARMUP = Number(opt('warmup', '5'));
+const OUT = opt('out', null);
+
+const { startPostfix } = await import(join(root, 'build/test/helpers/postfix.js'));
+const { makeCerts } = await import(join(root, 'build/test/helpers/certs.js'));
+
+// ---- the sink: minimal SMTP, notes when each token arrives ------------------------------------
+const arrivals = new Map();
+const waiters = new Map();
+const sink = net.createServer((s) => {
+  s.setNoDelay(true);
+  let buf = ''; let inData = false; let data = '';
+  s.write('220 sink ESMTP\r\n');
+  s.on('data', (d) => {
+    buf += d.toString('latin1');
+    for (;;) {
+      if (inData) {
+        // The terminator may be split across reads: search the whole message so far.
+        data += buf; buf = '';
+        const end = data.indexOf('\r\n.\r\n');
+        if (end < 0) return;
+        buf = data.slice(end + 5); data = data.slice(0, end); inData = false;
+        const t = performance.now();
+        const tok = /bench-token-(\d+-\w+)/.exec(data)?.[1];
+        data = '';
+        if (tok) { arrivals.set(tok, t); waiters.get(tok)?.(t); }
+        s.write('250 ok\r\n');
+        continue;
+      }
+      const nl = buf.indexOf('\r\n');
+      if (nl < 0) return;
+      const line = buf.slice(0, nl); buf = buf.slice(nl + 2);
+      const cmd = line.slice(0, 4).toUpperCase();
+      if (cmd === 'EHLO' || cmd === 'HELO') s.write('250-sink\r\n250 8BITMIME\r\n');
+      else if (cmd === 'DATA') { inData = true; s.write('354 go\r\n'); }
+      else if (cmd === 'QUIT') { s.end('221 bye\r\n'); return; }
+      else s.write('250 ok\r\n');
+    }
+  });
+  s.on('error', () => {});
+});
+await new Promise((r) => sink.listen(0, '127.0.0.1', r));
+const sinkPort = sink.address().port;
+const arrived = (tok) => new Promise((resolve, reject) => {
+  if (arrivals.has(tok)) return resolve(arrivals.get(tok));
+  const timer = setTimeout(() => reject(new Error(`no arrival of ${tok} within 30 s`)), 30_000);
+  waiters.set(tok, (t) => { clearTimeout(timer); resolve(t); });
+});
+
+// ---- the client: one message on a fresh connection --------------------------------------------
+function submit(port, tok) {
+  return new Promise((resolve, reject) => {
+    const t0 = performance.now();
+    const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
+    const script = ['EHLO client.bench.example', 'MAIL FROM:<root@bench.example>', 'RCPT TO:<ops@example.net>', 'DATA',
+      `From: root@bench.example\r\nTo: ops@example.net\r\nSubject: bench-token-${tok}\r\n\r\nbody line\r\n.`, 'QUIT'];
+    let buf = ''; let step = -1; let accepted = null;
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (;;) {
+        const m = /^(\d{3})([ -])[^\r\n]*\r\n/.exec(buf);
+        if (!m) return;
+        buf = buf.slice(m[0].length);
+        if (m[2] === '-') continue;
+        if (Number(m[1]) >= 400) { s.destroy(); reject(new Error(`${port}: ${m[0].trim()} at step ${step}`)); return; }
+        if (step === 4) accepted = performance.now();
+        step++;
+        if (step < script.length) s.write(script[step] + '\r\n');
+      }
+    });
+    s.on('close', () => (accepted !== null ? resolve({ t0, accepted }) : reject(new Error(`${port}: closed at step ${step}`))));
+    s.on('error', reject);
+  });
+}
+
+// ---- the agents ---------------------------------------------------------------------------------
+const certs = await makeCerts();
+const pf = await startPostfix({ certs, users: {}, mailboxes: ['nobody@local.bench.invalid'], relayTo: sinkPort, hostname: 'postfix.bench.example' });
+
+const dir = mkdtempSync('/var/tmp/sysmail-arrival-');
+const config = join(dir, 'sysmail.toml');
+writeFileSync(config, `[general]
+hostname = "sysmail.bench.example"
+domain = "bench.example"
+aliases = false
+[spool]
+dir = "${dir}/spool"
+[log]
+file = "${dir}/sysmail.log"
+[transports.relay]
+type = "smtp"
+host = "127.0.0.1"
+port = ${sinkPort}
+security = "none"
+`);
+const serve = spawn(process.execPath, [join(root, 'dist/sysmail.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'],
+  { stdio: ['ignore', 'ignore', 'pipe'] });
+let serr = '';
+const servePort = await new Promise((resolve, reject) => {
+  serve.stderr.on('data', (d) => { serr += d; const m = /listening on 127\.0\.0\.1:(\d+)/.exec(serr); if (m) resolve(Number(m[1])); });
+  serve.on('exit', () => reject(new Error(`sysmail serve exited: ${serr}`)));
+});
+
+const agents = [{ name: 'postfix', port: pf.port }, { name: 'sysmail serve', port: servePort }];
+const res = Object.fromEntries(agents.map((a) => [a.name, { accept: [], arrival: [] }]));
+try {
+  for (let r = 0; r < WARMUP + ROUNDS; r++) {
+    const order = r % 2 === 0 ? agents : [...agents].reverse();
+    for (const a of order) {
+      const tok = `${r}-${a.name.replace(/\W/g, '')}`;
+      const { t0, accepted } = await submit(a.port, tok);
+      const t = await arrived(tok);
+      if (r >= WARMUP) { res[a.name].accept.push(accepted - t0); res[a.name].arrival.push(t - t0); }
+      await new Promise((z) => setTimeout(z, 50)); // let each agent go idle between messages
+    }
+  }
+} finally {
+  serve.kill('SIGTERM');
+  await pf.stop();
+  sink.close();
+  rmSync(dir, { recursive: true, force: true });
+}
+
+const stats = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const q = (p) => s[Math.min(s.length - 1, Math.floor(p * s.length))];
+  return { median: q(0.5), min: s[0], max: s[s.length - 1], p90: q(0.9), n: s.length };
+};
+const f = (x) => x.toFixed(1);
+const summary = Object.fromEntries(Object.entries(res).map(([k, v]) => [k, { accept_ms: stats(v.accept), arrival_ms: stats(v.arrival) }]));
+console.log(`submission over SMTP (fresh connection) to arrival at the sink, ${ROUNDS} rounds after ${WARMUP} warm-up, node ${process.version}`);
+console.log('| agent | connect → 250 after the dot, ms: median (min–max) | connect → at the sink, ms: median (min–max), p90 |');
+console.log('|---|---|---|');
+for (const [k, v] of Object.entries(summary)) {
+  console.log(`| ${k} | ${f(v.accept_ms.median)} (${f(v.accept_ms.min)}–${f(v.accept_ms.max)}) | ${f(v.arrival_ms.median)} (${f(v.arrival_ms.min)}–${f(v.arrival_ms.max)}), ${f(v.arrival_ms.p90)} |`);
+}
+if (OUT) writeFileSync(OUT, JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds: ROUNDS, warmup: WARMUP, summary, raw: res }, null, 2) + '\n');

@@ -1,0 +1,114 @@
+/**
+ * The one place where sysmail changes smtp-server's behaviour, for local
+ * clients only (loopback peers and `sendmail -bs`), to behave like Postfix's
+ * smtpd does for them:
+ *
+ * 1. Bare local names. smtp-server refuses `MAIL FROM:<root>` and
+ *    `RCPT TO:<root>` with 501 inside its command parser, before any handler
+ *    runs, and has no option to allow them. dnf-automatic's default
+ *    (`email_to = root`) and other local tools send exactly that. For a local
+ *    client, a command the library refused that carries a plain local name is
+ *    parsed again with a placeholder domain (so every other check of the
+ *    library still applies: parameters, control characters) and the bare name
+ *    is handed to our handlers, which qualify it as `sendmail` does. Relaying
+ *    peers still get the library's 501.
+ * 2. The greeting pause. smtp-server waits 100 ms before its 220 to catch
+ *    early talkers (spam bots); a local client is not one, and the pause is
+ *    most of the submission time. Local clients get the greeting at once.
+ *
+ * Why a patch and not a fork or another server: smtp-server is otherwise what
+ * we want (dialogue, limits, STARTTLS, AUTH) and is maintained. The patch
+ * checks the library's code for the lines it relies on and throws
+ * ESMTPCOMPAT when they are gone, so an upgrade that changes them fails the
+ * tests (test/smtp-compat.test.ts) instead of silently restoring the old
+ * behaviour. Idempotent; per server, the option LOCAL_CLIENT_OPTION decides.
+ */
+import { SysmailError, EX } from '../core/errors.js';
+
+/** smtp-server option (ours): (remoteAddress) => is this a local client? */
+export const LOCAL_CLIENT_OPTION = 'sysmailLocalClient';
+/** RFC 2606: a domain that can never be real, used only inside the re-parse. */
+const PLACEHOLDER = 'sysmail-bare-name.invalid';
+/** A local name as sendmail accepts one on the command line: no '@', no '<>', no space; not an option. */
+const BARE = /^((?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*)<([A-Za-z0-9_][A-Za-z0-9._%+=-]{0,63})>(\s.*)?$/is;
+
+/** What the patch relies on in smtp-server's SMTPConnection; each must still be there. */
+export const FINGERPRINTS: Record<string, string[]> = {
+  init: ['_setListeners', 'Too many connected clients', 'this.connectionReady(), 100'],
+  handler_MAIL: ["_parseAddressCommand('mail from'", 'Bad sender address syntax'],
+  handler_RCPT: ["_parseAddressCommand('rcpt to'", 'Bad recipient address syntax'],
+  _parseAddressCommand: ['addressParts.length !== 2'],
+  connectionReady: ['this._ready = true', '_sendGreeting'],
+};
+
+type Conn = {
+  _server: { options: Record<string, unknown>; connections: Set<unknown> };
+  remoteAddress: string;
+  name: string;
+  _setListeners(cb: () => void): void;
+  connectionReady(): void;
+  send(code: number, text: string, ...rest: unknown[]): void;
+};
+type Parsed = false | { address: string; args: unknown };
+type Proto = Conn & {
+  init(this: Conn): void;
+  _parseAddressCommand(this: Conn, name: string, command: unknown): Parsed;
+  [k: string]: unknown;
+};
+
+const PATCHED = Symbol.for('sysmail.smtp-compat');
+
+function isLocal(conn: Conn): boolean {
+  const f = conn._server.options[LOCAL_CLIENT_OPTION];
+  return typeof f === 'function' && (f as (ip: string) => boolean)(conn.remoteAddress) === true;
+}
+
+/** Throws ESMTPCOMPAT when the library no longer has what the patch relies on. Pure. */
+export function checkFingerprints(proto: Record<string, unknown>): void {
+  for (const [method, needles] of Object.entries(FINGERPRINTS)) {
+    const fn = proto[method];
+    const src = typeof fn === 'function' ? Function.prototype.toString.call(fn) : '';
+    const missing = needles.filter((n) => !src.includes(n));
+    if (missing.length > 0) {
+      throw new SysmailError('ESMTPCOMPAT', `smtp-server changed: SMTPConnection.${method} no longer has ${missing.map((m) => JSON.stringify(m)).join(', ')}`, {
+        exit: EX.SOFTWARE,
+        hint: 'src/server/smtp-compat.ts must be updated for this smtp-server version (bare local names, greeting pause)',
+      });
+    }
+  }
+}
+
+/** Re-parses a command the library refused, when it is a plain local name from a local client. */
+export function reparseBare(original: (name: string, command: unknown) => Parsed, name: string, command: unknown): Parsed {
+  const m = BARE.exec(String(command ?? '').trim());
+  if (!m) return false;
+  const again = original(name, `${m[1]}<${m[2]}@${PLACEHOLDER}>${m[3] ?? ''}`);
+  if (!again || again.address.toLowerCase() !== `${m[2]}@${PLACEHOLDER}`.toLowerCase()) return false;
+  return { ...again, address: m[2]! };
+}
+
+export async function installSmtpCompat(): Promise<void> {
+  const { SMTPConnection } = await import('smtp-server/lib/smtp-connection.js') as unknown as { SMTPConnection: { prototype: Proto } };
+  const proto = SMTPConnection.prototype;
+  if ((proto as unknown as Record<symbol, boolean>)[PATCHED]) return;
+  checkFingerprints(proto);
+  const origInit = proto.init;
+  const origParse = proto._parseAddressCommand;
+  proto.init = function init(this: Conn) {
+    if (!isLocal(this)) return origInit.call(this);
+    // The library's init without the early-talker timer.
+    this._setListeners(() => {
+      const max = this._server.options.maxClients as number | undefined;
+      if (max && this._server.connections.size > max) {
+        return this.send(421, this.name + ' Too many connected clients, try again in a moment', false);
+      }
+      this.connectionReady();
+    });
+  };
+  proto._parseAddressCommand = function parseAddressCommand(this: Conn, name: string, command: unknown): Parsed {
+    const parsed = origParse.call(this, name, command);
+    if (parsed !== false || !isLocal(this)) return parsed;
+    return reparseBare((n, c) => origParse.call(this, n, c), name, command);
+  };
+  (proto as unknown as Record<symbol, boolean>)[PATCHED] = true;
+}
