@@ -25,6 +25,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   import: async () => (await import('./import.js')).importCommand,
   doctor: async () => (await import('./doctor.js')).doctorCommand,
   test: async () => (await import('./doctor.js')).testCommand,
+  cache: async () => (await import('./cache.js')).cacheCommand,
   install: async () => (await import('./install.js')).installCommand,
   uninstall: async () => (await import('./install.js')).uninstallCommand,
   help: async () => (await import('./help.js')).helpCommand,
