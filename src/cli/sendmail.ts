@@ -28,8 +28,8 @@ export async function sendmailCommand(argv: string[]): Promise<number> {
   const rt = await loadRuntime(globals);
   for (const w of a.warnings) process.stderr.write(`sysmail: warning: ${w}\n`);
   if (a.ignored.length > 0) rt.log.verbose(`accepted and ignored: ${a.ignored.join(' ')}`);
-  const [{ readMessage }, { prepareMessage }] = await Promise.all([import('../message/input.js'), import('../message/prepare.js')]);
-  const raw = await readMessage(process.stdin, { dotEnds: !a.ignoreDots, maxSize: rt.config.general.maxMessageSize });
+  const [{ readMessageSync }, { prepareMessage }] = await Promise.all([import('../message/input-sync.js'), import('../message/prepare.js')]);
+  const raw = readMessageSync(0, { dotEnds: !a.ignoreDots, maxSize: rt.config.general.maxMessageSize });
   const me = await currentUser();
   const g = rt.config.general;
   const prepared = prepareMessage({
