@@ -41,3 +41,18 @@ test('with the sysmail-flush.path marker in the spool, sendmail starts no flush;
   assert.equal(delivered(), 1);
   assert.equal(queued(), 0);
 });
+
+test('doctor: a marker whose sysmail-flush.path is not running is a warning with the fix; a running one is ok', async () => {
+  const { checkDeliveryTrigger } = await import('../src/doctor/kick-checks.js');
+  const { host } = boxHost();
+  mkdirSync(host.spool, { recursive: true });
+  const config = { spool: { dir: host.spool } } as Parameters<typeof checkDeliveryTrigger>[0];
+  const answer = (code: number, stdout: string) => async () => ({ code, stdout, stderr: '' });
+  assert.equal((await checkDeliveryTrigger(config, answer(0, 'active\n'))).status, 'info', 'no marker: nothing to check');
+  writeFileSync(join(host.spool, 'flush-path-unit'), 'test\n');
+  assert.equal((await checkDeliveryTrigger(config, answer(0, 'active\n'))).status, 'ok');
+  const off = await checkDeliveryTrigger(config, answer(3, 'inactive\n'));
+  assert.equal(off.status, 'warn');
+  assert.match(off.detail, /the unit is inactive: new mail waits/);
+  assert.match(off.fix!, /systemctl enable --now sysmail-flush\.path/);
+});

@@ -12,6 +12,7 @@ import { CONFIG_FILE, WRAPPERS } from '../install/layout.js';
 import { findPackageDir } from '../install/package.js';
 import { checkCodeCache, launcherCacheState } from './code-cache.js';
 import { checkConfig } from './config-checks.js';
+import { checkDeliveryTrigger } from './kick-checks.js';
 import type { Runner } from './exec.js';
 import { systemRunner } from './exec.js';
 import { checkMtaLinks, followChain } from './mta-links.js';
@@ -69,7 +70,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ results: CheckRe
   if (config) {
     if (opts.offline) results.push(info('transports', 'not probed (--offline)'));
     else results.push(...await checkTransports(config, now));
-    if (spoolExists) results.push(...await checkQueue(config, now));
+    if (spoolExists) results.push(await checkDeliveryTrigger(config, run), ...await checkQueue(config, now));
   } else {
     results.push(info('transports', 'not checked: the configuration does not load (see above)'));
   }
