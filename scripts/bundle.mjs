@@ -2,7 +2,8 @@
 //
 //   node scripts/bundle.mjs               dist/sysmail.js (ESM) plus lazily loaded chunks
 //   node scripts/bundle.mjs --cjs-cache   dist/sysmail.js as a small CommonJS launcher, the whole
-//                                         CLI in dist/sysmail-main.cjs, and V8's code cache for it
+//                                         CLI in dist/sysmail-main.cjs, the sendmail fast path in
+//                                         dist/sysmail-sendmail.cjs, and V8's code cache for each
 //   … [--outdir DIR]                      somewhere else than dist/ (inside the repository)
 //
 // Default: one entry file plus lazily loaded chunks. nodemailer and smtp-server stay external and
@@ -19,7 +20,8 @@
 // checks it: it is used only when it was made for this very bundle (a content hash, the build id,
 // in both) and V8 accepts it (script.cachedDataRejected); otherwise the bundle is compiled as usual
 // and a fresh cache is written where this user may write one (a cache is code: only into a
-// directory owned by root or this user that nobody else can write). dist/package.json makes dist/ CommonJS, so the launcher skips Node's ESM loader too.
+// directory owned by root or this user that nobody else can write). dist/package.json makes dist/
+// CommonJS, so the launcher skips Node's ESM loader too.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -36,6 +38,17 @@ const externalExceptToml = {
   name: 'external-except-toml',
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (a) => (a.path === 'smol-toml' || a.path.startsWith('node:') ? undefined : { path: a.path, external: true }));
+  },
+};
+
+// Modules the fast path never runs: replaced there by a stub that says so if it ever is.
+const notOnFastPath = {
+  name: 'not-on-fast-path',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/deliver\.js$/ }, (a) => ({ path: a.path, namespace: 'not-on-fast-path' }));
+    b.onLoad({ filter: /.*/, namespace: 'not-on-fast-path' }, () => ({
+      contents: 'export async function deliverNow() { throw new Error("foreground delivery is not in the sendmail fast path"); }', loader: 'js',
+    }));
   },
 };
 
@@ -56,13 +69,11 @@ if (!cjsCache) {
     logLevel: 'warning',
   });
 } else {
-  await build({
-    entryPoints: { 'sysmail-main': 'src/cli/main.ts' },
+  const common = {
     bundle: true,
     format: 'cjs',
     platform: 'node',
     target: 'node20',
-    plugins: [externalExceptToml],
     outdir,
     outExtension: { '.js': '.cjs' },
     // import() of an external package becomes require(): vm.Script has no dynamic-import hook.
@@ -72,12 +83,18 @@ if (!cjsCache) {
     banner: { js: "var __sysmail_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
     sourcemap: 'linked',
     logLevel: 'warning',
-  });
-  // The build id ties the cache to this exact bundle: a content hash in its last line, checked by
+  };
+  await build({ ...common, entryPoints: { 'sysmail-main': 'src/cli/main.ts' }, plugins: [externalExceptToml] });
+  // The sendmail fast path (src/cli/sendmail-fast.ts): only what submission needs. Foreground
+  // delivery (-v) is never taken there, so the delivery stack it would pull in is left out.
+  await build({ ...common, entryPoints: { 'sysmail-sendmail': 'src/cli/sendmail-fast.ts' }, plugins: [externalExceptToml, notOnFastPath] });
+  // The build id ties a cache to its exact bundle: a content hash in its last line, checked by
   // the launcher against the cache's first line (mtimes are not kept by npm pack, so not those).
-  const mainFile = join(outdir, 'sysmail-main.cjs');
-  const id = createHash('sha256').update(readFileSync(mainFile)).digest('hex').slice(0, 32);
-  appendFileSync(mainFile, `\n//# sysmail-build-id=${id}\n`);
+  for (const name of ['sysmail-main', 'sysmail-sendmail']) {
+    const file = join(outdir, `${name}.cjs`);
+    const id = createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 32);
+    appendFileSync(file, `\n//# sysmail-build-id=${id}\n`);
+  }
   writeFileSync(join(outdir, 'package.json'), '{ "type": "commonjs" }\n');
   // The launcher: plain CommonJS, only the built-ins Node has loaded at start-up (fs, path, vm).
   copyFileSync('scripts/launcher.cjs', join(outdir, 'sysmail.js'));

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { detectDistro, under } from '../install/distro.js';
 import { CONFIG_FILE, WRAPPERS } from '../install/layout.js';
 import { findPackageDir } from '../install/package.js';
-import { checkCodeCache, launcherCacheState } from './code-cache.js';
+import { checkCodeCache, launcherCache } from './code-cache.js';
 import { checkConfig } from './config-checks.js';
 import { checkDeliveryTrigger } from './kick-checks.js';
 import type { Runner } from './exec.js';
@@ -53,7 +53,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ results: CheckRe
   results.push(info('system', `${distro.name} (${distro.family === 'other' ? 'no alternatives system known' : `${distro.family} family`})`));
   results.push(...await checkMtaLinks(opts.root, distro, run));
 
-  results.push(checkCodeCache(launcherCacheState()));
+  results.push(...checkCodeCache(launcherCache()));
 
   const chain = await followChain(opts.root, '/usr/sbin/sendmail');
   const targets: LabelTarget[] = [
