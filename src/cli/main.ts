@@ -1,5 +1,6 @@
 /**
- * The one entry point, and the one place that sets the process exit code.
+ * The entry point of the full CLI, and the place that sets the process exit code (the sendmail
+ * fast path, sendmail-fast.ts, hands its code to the launcher, which sets it the same way).
  *
  * Behaviour is chosen by the name it was run as (argv[0] symlinks: sendmail,
  * mailq, newaliases) or by the first argument (`sysmail sendmail …`,
