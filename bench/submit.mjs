@@ -12,6 +12,7 @@
 //   node write+fsync       Node's floor for a durable queue: new file, 2 KB, fsync, fsync dir
 //   sendmail -odq -t       the built CLI, queue only (tmp, write, fsync, rename, fsync dir)
 //   sendmail -t            the default: queue, start the background delivery, exit
+//   sendmail -t (serve running), (path unit): queue and exit; `serve` or sysmail-flush.path delivers
 // With --variants all, also the packagings of bench/build-variants.mjs (built when missing), each
 // as `NAME -odq`: split, split-lean, split-toml, single, cjs, cjs-cache, cjs-cache-lean,
 // cjs-cache-lean-min, sendmail-only, snapshot, snapshot-lean; `NAME -t` (queue and start the delivery) can be named with --variants.
@@ -57,6 +58,15 @@ const all = {
   'node write+fsync': [node, join(root, 'bench', 'lib', 'floor-write.cjs'), floorDir, '--dirsync'],
   'sendmail -odq -t': [node, cli, 'sendmail', '-C', config, '-odq', '-t'],
   'sendmail -t': [node, cli, 'sendmail', '-C', config, '-t'],
+  // Somebody else delivers (src/cli/submit.ts): the spool names a live `serve` (this harness's
+  // pid in serve.pid), or has sysmail-flush.path's marker. sendmail then starts no process; the
+  // harness removes the queued message untimed, as for -odq (the delivery is not sendmail's cost).
+  'sendmail -t (serve running)': [node, cli, 'sendmail', '-C', config, '-t'],
+  'sendmail -t (path unit)': [node, cli, 'sendmail', '-C', config, '-t'],
+};
+const SETUP = {
+  'sendmail -t (serve running)': ['serve.pid', String(process.pid)],
+  'sendmail -t (path unit)': ['flush-path-unit', 'bench\n'],
 };
 for (const v of ['split', 'split-lean', 'split-toml', 'single', 'cjs', 'cjs-cache', 'cjs-cache-lean', 'cjs-cache-lean-min', 'sendmail-only', 'snapshot', 'snapshot-lean']) {
   const pre = v.startsWith('snapshot') ? ['--snapshot-blob', join(V, v, 'sysmail.blob'), 'sysmail']
@@ -72,7 +82,7 @@ for (const e of extras) {
   all[`${label} -odq`] = [node, resolve(path), 'sendmail', '-C', config, '-odq', '-t'];
   all[`${label} -t`] = [node, resolve(path), 'sendmail', '-C', config, '-t'];
 }
-const base4 = ['node -e 0', 'node write+fsync', 'sendmail -odq -t', 'sendmail -t'];
+const base4 = ['node -e 0', 'node write+fsync', 'sendmail -odq -t', 'sendmail -t', 'sendmail -t (serve running)', 'sendmail -t (path unit)'];
 const names = want === 'default' ? base4
   : want === 'all' ? [...base4, ...Object.keys(all).filter((n) => n.endsWith(' -odq'))] : want.split(',');
 for (const n of names) if (!all[n]) { console.error(`unknown variant "${n}"; known: ${Object.keys(all).join(', ')}`); process.exit(64); }
@@ -119,7 +129,13 @@ for (let r = -warmup; r < rounds; r++) {
   const k = ((r % names.length) + names.length) % names.length;
   const order = [...names.slice(k), ...names.slice(0, k)];
   const got = {};
-  for (const n of order) { got[n] = await run(all[n]); await drain(all[n].includes('-odq')); }
+  for (const n of order) {
+    const setup = SETUP[n];
+    if (setup) { mkdirSync(spool, { recursive: true }); writeFileSync(join(spool, setup[0]), setup[1]); }
+    got[n] = await run(all[n]);
+    if (setup) rmSync(join(spool, setup[0]));
+    await drain(all[n].includes('-odq') || !!setup);
+  }
   if (r < 0) continue;
   const base = got['node -e 0'];
   for (const n of names) {

@@ -43,8 +43,9 @@ describe('SIGKILL during submit', () => {
     assert.equal(m?.id, r.stdout.trim());
   });
 
-  for (const step of ['after-write', 'after-fsync', 'after-rename', 'after-dirsync']) {
-    const committed = step === 'after-rename' || step === 'after-dirsync';
+  // The commit order is write, rename, fsync file, fsync directory (src/spool/fsutil.ts).
+  for (const step of ['after-write', 'after-rename', 'after-fsync', 'after-dirsync']) {
+    const committed = step !== 'after-write';
     it(`${step}: ${committed ? 'the message is queued, byte-identical' : 'no message, nothing claimable'}`, async () => {
       const dir = join(base, `s${n++}`);
       const r = await run([child, spoolModule, dir, messageFile], step);

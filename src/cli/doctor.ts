@@ -38,6 +38,9 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     throw usageError(`doctor takes no arguments (got "${args[0]}")`, 'sysmail doctor [--json]');
   }
   if (typeof opts.spool === 'string') process.env.SYSMAIL_SPOOL = opts.spool;
+  // Readers never write: the launcher leaves a missing or rejected code cache as it found it.
+  const cache = (globalThis as { __sysmail_codeCache?: { write: boolean } }).__sysmail_codeCache;
+  if (cache) cache.write = false;
   const [{ runDoctor }, report] = await Promise.all([import('../doctor/run.js'), import('../doctor/report.js')]);
   const { results, configSource } = await runDoctor({
     config: typeof opts.config === 'string' ? opts.config : null,

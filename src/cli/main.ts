@@ -1,13 +1,14 @@
 /**
- * The one entry point, and the one place that sets the process exit code.
+ * The entry point of the full CLI, and the place that sets the process exit code (the sendmail
+ * fast path, sendmail-fast.ts, hands its code to the launcher, which sets it the same way).
  *
  * Behaviour is chosen by the name it was run as (argv[0] symlinks: sendmail,
  * mailq, newaliases) or by the first argument (`sysmail sendmail …`,
  * `sysmail send …`). Each command lives in its own module and is imported only
  * when used, so the sendmail path loads as little as possible.
  */
-import { basename } from 'node:path';
-import { EX, toSysmailError } from '../core/errors.js';
+import { EX } from '../core/errors.js';
+import { reportError, resolveCommand } from './dispatch.js';
 
 type Command = (argv: string[], invokedAs: string) => Promise<number>;
 
@@ -25,28 +26,15 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   import: async () => (await import('./import.js')).importCommand,
   doctor: async () => (await import('./doctor.js')).doctorCommand,
   test: async () => (await import('./doctor.js')).testCommand,
+  cache: async () => (await import('./cache.js')).cacheCommand,
   install: async () => (await import('./install.js')).installCommand,
   uninstall: async () => (await import('./install.js')).uninstallCommand,
   help: async () => (await import('./help.js')).helpCommand,
   version: async () => (await import('./help.js')).versionCommand,
 };
 
-/** argv[0] names that behave like the classic programs. */
-const PERSONALITIES: Record<string, string> = {
-  sendmail: 'sendmail', mailq: 'mailq', newaliases: 'newaliases', 'sysmail-notify': 'notify',
-};
-
 export async function main(argv: string[]): Promise<number> {
-  const invokedAs = basename(process.argv[1] ?? 'sysmail').replace(/\.(m?js)$/, '');
-  let name = PERSONALITIES[invokedAs];
-  let args = argv;
-  if (!name) {
-    const first = args[0];
-    if (first === undefined || first === '--help' || first === '-h') { name = 'help'; args = args.slice(1); }
-    else if (first === '--version' || first === '-V') { name = 'version'; args = []; }
-    else if (first.startsWith('-')) { name = 'sendmail'; } // `sysmail -t …` behaves like sendmail
-    else { name = first; args = args.slice(1); }
-  }
+  const { name, args, invokedAs } = resolveCommand(process.argv[1], argv);
   const load = COMMANDS[name];
   if (!load) {
     process.stderr.write(`sysmail: unknown command "${name}"; run \`sysmail help\` for the list\n`);
@@ -54,14 +42,6 @@ export async function main(argv: string[]): Promise<number> {
   }
   const command = await load();
   return command(args, invokedAs);
-}
-
-export function reportError(err: unknown): number {
-  const e = toSysmailError(err);
-  process.stderr.write(`sysmail: ${e.message}\n`);
-  if (e.hint) process.stderr.write(`sysmail: fix: ${e.hint}\n`);
-  if (e.exit === EX.SOFTWARE && process.env.SYSMAIL_DEBUG) process.stderr.write(`${(e.cause as Error)?.stack ?? e.stack}\n`);
-  return e.exit;
 }
 
 main(process.argv.slice(2)).then(

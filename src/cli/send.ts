@@ -35,14 +35,17 @@ export async function notifyCommand(argv: string[]): Promise<number> {
 async function sendWith(opts: Record<string, unknown>, subject: string, rcptArgs: string[]): Promise<number> {
   const rt = await loadRuntime(opts as never);
   const g = rt.config.general;
-  const [{ readMessage }, { composeMessage }, { prepareMessage }, { parseEnvelopeAddress, parseArgvAddresses }] = await Promise.all([
-    import('../message/input.js'), import('../message/compose.js'), import('../message/prepare.js'), import('../message/address.js'),
+  const [{ readMessageSync }, { composeMessage }, { prepareMessage }, { parseEnvelopeAddress, parseArgvAddresses }] = await Promise.all([
+    import('../message/input-sync.js'), import('../message/compose.js'), import('../message/prepare.js'), import('../message/address.js'),
   ]);
-  const body = await readMessage(process.stdin, { dotEnds: false, maxSize: g.maxMessageSize }).catch((err) => {
+  let body: Buffer;
+  try {
+    body = readMessageSync(0, { dotEnds: false, maxSize: g.maxMessageSize });
+  } catch (err) {
     // An empty report is still worth a notice ("the job ran and said nothing").
-    if ((err as { code?: string }).code === 'EEMPTY') return Buffer.alloc(0);
-    throw err;
-  });
+    if ((err as { code?: string }).code !== 'EEMPTY') throw err;
+    body = Buffer.alloc(0);
+  }
   const me = await currentUser();
   const q = (a: string) => parseEnvelopeAddress(a, { domain: g.domain, source: 'argv' });
   // As mailx: one argument may hold several addresses, separated by commas or blanks

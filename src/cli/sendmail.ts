@@ -5,8 +5,7 @@
  * message on stderr that says what to fix.
  */
 import { parseSendmailArgs } from './sendmail-args.js';
-import { currentUser, loadRuntime } from './runtime.js';
-import { submitAndKick } from './submit.js';
+import { loadRuntime } from './runtime.js';
 
 export async function sendmailCommand(argv: string[]): Promise<number> {
   const a = parseSendmailArgs(argv);
@@ -25,21 +24,6 @@ export async function sendmailCommand(argv: string[]): Promise<number> {
     case 'deliver': break;
   }
 
-  const rt = await loadRuntime(globals);
-  for (const w of a.warnings) process.stderr.write(`sysmail: warning: ${w}\n`);
-  if (a.ignored.length > 0) rt.log.verbose(`accepted and ignored: ${a.ignored.join(' ')}`);
-  const [{ readMessage }, { prepareMessage }] = await Promise.all([import('../message/input.js'), import('../message/prepare.js')]);
-  const raw = await readMessage(process.stdin, { dotEnds: !a.ignoreDots, maxSize: rt.config.general.maxMessageSize });
-  const me = await currentUser();
-  const g = rt.config.general;
-  const prepared = prepareMessage({
-    raw, sender: a.sender, fullName: a.fullName, recipients: a.recipients, extractRecipients: a.extractRecipients,
-    user: me.user, hostname: g.hostname, domain: g.domain, now: new Date(), tagHost: g.tagHost,
-  });
-  await submitAndKick(rt, {
-    sender: prepared.sender, recipients: prepared.recipients, message: prepared.message, via: 'sendmail',
-    uid: me.uid, user: me.user, notify: a.notify, ret: a.ret, envid: a.envid,
-  }, a.deliveryMode, a.configFile);
-  await rt.log.close();
-  return 0;
+  const [rt, { deliverFromStdin }] = await Promise.all([loadRuntime(globals), import('./sendmail-deliver.js')]);
+  return deliverFromStdin(a, rt);
 }

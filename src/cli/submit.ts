@@ -3,11 +3,13 @@
  *
  * Exit 0 only after the spool has it durably. Delivery is then started
  * without making the caller wait: a running `sysmail serve` sees the new file
- * at once; otherwise a detached `sysmail flush --id ID` is started (as dma
- * does). `-odq` queues only; `-v` delivers in the foreground and shows it.
+ * at once, and so does systemd's sysmail-flush.path where `sysmail install`
+ * enabled it (its marker in the spool); otherwise a detached `sysmail flush
+ * --id ID` is started (as dma does). `-odq` queues only; `-v` delivers in the foreground and shows it.
  */
-import { readFileSync, realpathSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
+import { FLUSH_PATH_MARKER } from '../install/layout.js';
 import type { Envelope, SubmitVia } from '../spool/types.js';
 import type { Runtime } from './runtime.js';
 
@@ -44,13 +46,18 @@ export async function submitAndKick(rt: Runtime, req: SubmitRequest, mode: Deliv
   if (rt.verbose) {
     const { deliverNow } = await import('./deliver.js');
     await deliverNow(rt, { ids: [id] });
-  } else if (!isServeRunning(rt.config.spool.dir)) {
+  } else if (!someoneDelivers(rt.config.spool.dir)) {
     await startBackgroundFlush(id, configFile);
   }
   return id;
 }
 
 export const SERVE_PID_FILE = 'serve.pid';
+
+/** A running `serve`, or systemd's sysmail-flush.path (its marker), starts delivery without us. */
+export function someoneDelivers(spoolDir: string): boolean {
+  return isServeRunning(spoolDir) || existsSync(join(spoolDir, FLUSH_PATH_MARKER));
+}
 
 export function isServeRunning(spoolDir: string): boolean {
   try {

@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { detectDistro, under } from '../install/distro.js';
 import { CONFIG_FILE, WRAPPERS } from '../install/layout.js';
 import { findPackageDir } from '../install/package.js';
+import { checkCodeCache, launcherCache } from './code-cache.js';
 import { checkConfig } from './config-checks.js';
+import { checkDeliveryTrigger } from './kick-checks.js';
 import type { Runner } from './exec.js';
 import { systemRunner } from './exec.js';
 import { checkMtaLinks, followChain } from './mta-links.js';
@@ -52,6 +54,8 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ results: CheckRe
   results.push(info('system', `${distro.name} (${distro.family === 'other' ? 'no alternatives system known' : `${distro.family} family`})`));
   results.push(...await checkMtaLinks(opts.root, distro, run));
 
+  results.push(...checkCodeCache(launcherCache()));
+
   const chain = await followChain(opts.root, '/usr/sbin/sendmail');
   const targets: LabelTarget[] = [
     { what: 'sendmail', path: chain.hops[chain.hops.length - 1] ?? WRAPPERS.sendmail.path, want: ['sendmail_exec_t'] },
@@ -67,7 +71,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ results: CheckRe
   if (config) {
     if (opts.offline) results.push(info('transports', 'not probed (--offline)'));
     else results.push(...await checkTransports(config, now));
-    if (spoolExists) results.push(...await checkQueue(config, now));
+    if (spoolExists) results.push(await checkDeliveryTrigger(config, run), ...await checkQueue(config, now));
   } else {
     results.push(info('transports', 'not checked: the configuration does not load (see above)'));
   }

@@ -18,7 +18,7 @@ import type { Runner } from '../doctor/exec.js';
 import { detectDistro, under, type Distro } from './distro.js';
 import { rewriteUnit, wrapperScript } from './content.js';
 import {
-  CONFIG_DIR, CONFIG_FILE, LOG_DIR, MAN_DIR, MAN_PAGES, SECRETS_DIR, SPOOL_DIR, SPOOL_DROP_MODE, SPOOL_PRIVATE,
+  CONFIG_DIR, CONFIG_FILE, ENABLED_UNITS, FLUSH_PATH_MARKER, LOG_DIR, MAN_DIR, MAN_PAGES, SECRETS_DIR, SPOOL_DIR, SPOOL_DROP_MODE, SPOOL_PRIVATE,
   SPOOL_PRIVATE_MODE, SPOOL_ROOT_MODE, STATE_DIR, STATE_FILE, UNIT_DIR, UNITS, WRAPPERS,
 } from './layout.js';
 import { registerMta } from './mta.js';
@@ -127,16 +127,19 @@ async function files(ops: Ops, opts: InstallOptions): Promise<void> {
 async function activate(ops: Ops): Promise<void> {
   const live = ops.root === '/';
   if (!live || await exists('/run/systemd/system')) {
+    const units = [...ENABLED_UNITS];
     if (live) {
-      const en = await ops.query(['systemctl', 'is-enabled', 'sysmail-flush.timer']);
-      if (en && en.stdout.trim() === 'enabled') { ops.isAlready('sysmail-flush.timer enabled'); }
+      const en = await ops.query(['systemctl', 'is-enabled', ...units]);
+      if (en && en.code === 0 && en.stdout.trim().split('\n').every((l) => l.trim() === 'enabled')) { ops.isAlready(`${units.join(', ')} enabled`); }
       else {
         if (!ops.dryRun) await ops.query(['systemctl', 'daemon-reload']);
-        await ops.command(['systemctl', 'enable', '--now', 'sysmail-flush.timer'], [['systemctl', 'disable', '--now', 'sysmail-flush.timer']]);
+        await ops.command(['systemctl', 'enable', '--now', ...units], [['systemctl', 'disable', '--now', ...units]]);
       }
     } else {
-      await ops.command(['systemctl', 'enable', 'sysmail-flush.timer'], [['systemctl', 'disable', 'sysmail-flush.timer']]);
+      await ops.command(['systemctl', 'enable', ...units], [['systemctl', 'disable', ...units]]);
     }
+    // After the unit: sendmail stops starting its own flush only once something else will deliver.
+    await ops.file(join(SPOOL_DIR, FLUSH_PATH_MARKER), 'sysmail-flush.path starts delivery when mail is queued here (written by sysmail install)\n', 0o644, { upgrade: true });
     ops.note('for the loopback SMTP listener (port 25; stops a running postfix/exim): systemctl enable --now sysmail');
   } else {
     ops.note('systemd is not running here: run `sysmail flush --due` from cron every minute instead of sysmail-flush.timer');

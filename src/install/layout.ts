@@ -57,7 +57,14 @@ export const STATE_FILE = '/var/lib/sysmail/install-state.json';
 /** Originals of files replaced on distributions without dpkg-divert or alternatives. */
 export const BACKUP_DIR = '/var/lib/sysmail/backup';
 export const UNIT_DIR = '/etc/systemd/system';
-export const UNITS = ['sysmail.service', 'sysmail-flush.service', 'sysmail-flush.timer'] as const;
+export const UNITS = ['sysmail.service', 'sysmail-flush.service', 'sysmail-flush.timer', 'sysmail-flush.path'] as const;
+/** Units `sysmail install` enables: retries every minute, and delivery as soon as mail is queued. */
+export const ENABLED_UNITS = ['sysmail-flush.timer', 'sysmail-flush.path'] as const;
+/**
+ * In the spool directory: sysmail-flush.path watches this queue, so sendmail need not start a
+ * flush process (src/cli/submit.ts). Written by install after enabling the unit; one stat to check.
+ */
+export const FLUSH_PATH_MARKER = 'flush-path-unit';
 export const MAN_DIR = '/usr/local/share/man';
 /** man/<file> -> section directory. */
 export const MAN_PAGES = [

@@ -19,7 +19,7 @@ export interface ReadOptions {
   maxSize: number;
 }
 
-function tooBig(max: number): SysmailError {
+export function tooBig(max: number): SysmailError {
   return new SysmailError('ETOOBIG', `the message is larger than the limit of ${max} bytes`, {
     exit: EX.DATAERR, smtpCode: 552, dsn: '5.3.4',
     hint: 'send a smaller message, or raise general.max_message_size in the configuration',
@@ -31,7 +31,7 @@ function tooBig(max: number): SysmailError {
  * 0 = at the start of a line, 1 = the line so far is ".", 2 = ".\r",
  * -1 = somewhere inside a line that is not a dot line.
  */
-class DotScanner {
+export class DotScanner {
   state = 0;
   /** Absolute offset where the current line began. */
   lineStart = 0;
@@ -57,6 +57,12 @@ class DotScanner {
   }
 }
 
+export function emptyInput(): SysmailError {
+  return new SysmailError('EEMPTY', 'no message on standard input', {
+    exit: EX.DATAERR, hint: 'pipe the message into sendmail, e.g. `printf "Subject: test\\n\\nhello\\n" | sendmail root`',
+  });
+}
+
 export function readMessage(stream: NodeJS.ReadableStream, opts: ReadOptions): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -74,11 +80,7 @@ export function readMessage(stream: NodeJS.ReadableStream, opts: ReadOptions): P
       if (err) return reject(err);
       const all = Buffer.concat(chunks, total);
       const msg = end === undefined ? all : all.subarray(0, end);
-      if (msg.length === 0) {
-        return reject(new SysmailError('EEMPTY', 'no message on standard input', {
-          exit: EX.DATAERR, hint: 'pipe the message into sendmail, e.g. `printf "Subject: test\\n\\nhello\\n" | sendmail root`',
-        }));
-      }
+      if (msg.length === 0) return reject(emptyInput());
       resolve(msg);
     };
 

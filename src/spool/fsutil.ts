@@ -1,6 +1,6 @@
 /**
  * File primitives for the spool: the commit protocol (write a new file in
- * tmp/, fsync it, rename it into place, fsync the directory), renames and
+ * tmp/, rename it into place, fsync it and the directory), renames and
  * unlinks that treat "already gone" as an answer rather than an error, and
  * the spool layout.
  *
@@ -51,6 +51,20 @@ export async function fsyncDir(dir: string): Promise<void> {
 
 /** Creates `path` (O_EXCL, never following a symlink), writes `chunks`, optionally fsyncs; removes it on failure. */
 export async function writeNewFile(path: string, chunks: Buffer[], sync: boolean, mode = 0o600): Promise<void> {
+  const h = await createAndWrite(path, chunks, mode);
+  try {
+    if (sync) { await h.sync(); ioStats.fsyncs++; }
+    crashPoint('after-fsync');
+    await h.close();
+  } catch (e) {
+    await h.close().catch(() => {});
+    await unlink(path).catch(() => {});
+    throw e;
+  }
+}
+
+/** The new file, written and still open; removed again when writing fails. */
+async function createAndWrite(path: string, chunks: Buffer[], mode: number): Promise<FileHandle> {
   let h: FileHandle | null = null;
   try {
     h = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
@@ -62,10 +76,7 @@ export async function writeNewFile(path: string, chunks: Buffer[], sync: boolean
       pending = skipBytes(pending, bytesWritten);
     }
     crashPoint('after-write');
-    if (sync) { await h.sync(); ioStats.fsyncs++; }
-    crashPoint('after-fsync');
-    await h.close();
-    h = null;
+    return h;
   } catch (e) {
     if (h !== null) await h.close().catch(() => {});
     // EEXIST means the name was someone else's: never remove what we did not create.
@@ -101,6 +112,42 @@ export async function commitFile(tmpPath: string, finalPath: string, finalDir: s
   crashPoint('after-rename');
   // A failure here leaves the file in place but not known durable: the caller reports a temporary
   // failure, and a retrying client may cause a duplicate, never a loss.
+  if (sync) await fsyncDir(finalDir);
+  crashPoint('after-dirsync');
+}
+
+/**
+ * The commit protocol for a file under a name that is new (a queue file): new file at `tmpPath`,
+ * rename to `finalPath`, fsync the file, fsync `finalDir`; only then resolve (the caller
+ * acknowledges). A crash before the rename leaves only
+ * a temp file (never visible in the queue). A crash after it and before the fsyncs can leave a
+ * file cut short under the final name after a power loss: its header names the message size, so
+ * readers move it to corrupt/ and never deliver it, and it was never acknowledged.
+ *
+ * Why the rename comes before the fsyncs (docs/benchmarks.md, "Device bytes"): on ext4 every
+ * fsync commits the whole journal transaction, so the file's fsync also commits the rename and
+ * the directory's fsync then has nothing left to commit: one journal commit per message instead
+ * of two. On file systems that do not work that way it costs nothing: both are still fsynced.
+ * A file that replaces another (state/<id>) uses commitFile: there the old content must survive.
+ */
+export async function commitNewFile(tmpPath: string, finalPath: string, finalDir: string, chunks: Buffer[], sync: boolean): Promise<void> {
+  const h = await createAndWrite(tmpPath, chunks, 0o600);
+  try {
+    try {
+      await rename(tmpPath, finalPath);
+      ioStats.renames++;
+    } catch (e) {
+      await unlink(tmpPath).catch(() => {});
+      throw e;
+    }
+    crashPoint('after-rename');
+    // A failure from here leaves the file in place but not known durable: the caller reports a
+    // temporary failure, and a retrying client may cause a duplicate, never a loss.
+    if (sync) { await h.sync(); ioStats.fsyncs++; }
+    crashPoint('after-fsync');
+  } finally {
+    await h.close().catch(() => {});
+  }
   if (sync) await fsyncDir(finalDir);
   crashPoint('after-dirsync');
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env node
+'use strict';
+// sysmail launcher (copied to dist/sysmail.js by scripts/bundle.mjs --cjs-cache): runs the CLI
+// bundles with V8's code cache (docs/benchmarks.md, "Start-up"). A call that looks like sendmail
+// first loads the small sendmail-only bundle (src/cli/sendmail-fast.ts); when that answers null
+// (another mode or flag; nothing has been read yet) the full CLI (sysmail-main.cjs) runs.
+//
+// Guarantees:
+// - It always runs the bundle. A cache that is missing, made for another bundle/Node/arch
+//   (the stamp line), or refused by V8 (other V8 flags: script.cachedDataRejected) only costs
+//   time; what happened is in globalThis.__sysmail_codeCache for `doctor` and `cache status`.
+// - A cache is code: it is read only from a file and directory owned by root or by this user and
+//   writable by nobody else, and written only into such a directory (tmp + rename).
+// - Where to look, in order: $SYSMAIL_CODE_CACHE_DIR or /var/cache/sysmail, then beside the bundle.
+//   On a miss or a refusal it writes a fresh cache, once the command has run, into the first of
+//   those it may write (unless the command said it only reads: doctor). SYSMAIL_WRITE_CODE_CACHE=1
+//   writes even after a hit (the build's training run and `sysmail cache rebuild`).
+const fs = require('node:fs');
+const { join } = require('node:path');
+const { Script } = require('node:vm');
+const euid = process.geteuid ? process.geteuid() : 0;
+const trusted = (st) => (st.uid === euid || st.uid === 0) && (st.mode & 0o022) === 0;
+const state = { dirs: [process.env.SYSMAIL_CODE_CACHE_DIR || '/var/cache/sysmail', __dirname], write: true, bundles: {}, check };
+globalThis.__sysmail_codeCache = state;
+
+/** Compiles dist/sysmail-NAME.cjs with the best cache found; records what happened. */
+function compile(name) {
+  const bundle = join(__dirname, `sysmail-${name}.cjs`);
+  const cacheName = `sysmail-${name}.v8cache`;
+  const source = fs.readFileSync(bundle, 'utf8');
+  const idAt = source.lastIndexOf('//# sysmail-build-id=');
+  const stamp = `${idAt < 0 ? 'none' : source.slice(idAt + 21).trim()}:${process.version}:${process.arch}`;
+  const rec = { bundle, stamp, file: null, status: 'missing', detail: '', wrote: null };
+  let cachedData;
+  for (const dir of state.dirs) {
+    const file = join(dir, cacheName);
+    let fd = -1;
+    try {
+      fd = fs.openSync(file, 'r');
+      if (!trusted(fs.fstatSync(fd)) || !trusted(fs.statSync(dir))) { rec.status = 'untrusted'; rec.file = file; continue; }
+      const c = fs.readFileSync(fd);
+      const nl = c.indexOf(10);
+      const got = nl > 0 ? c.toString('latin1', 0, nl) : '';
+      if (idAt < 0 || got !== stamp) { rec.status = 'stale'; rec.file = file; rec.detail = got; continue; }
+      cachedData = c.subarray(nl + 1);
+      rec.file = file;
+      break;
+    } catch {
+      // missing or unreadable: the next place
+    } finally {
+      if (fd >= 0) fs.closeSync(fd);
+    }
+  }
+  const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, { filename: bundle, cachedData });
+  if (cachedData) rec.status = script.cachedDataRejected ? 'rejected' : 'used';
+  return { rec, script, cacheName };
+}
+
+/** How the cache of a bundle this process did not load would fare (doctor, cache status). */
+function check(name) {
+  return state.bundles[name] || compile(name).rec;
+}
+
+function load(name) {
+  const { rec, script, cacheName } = compile(name);
+  state.bundles[name] = rec;
+  if (rec.status !== 'used' || process.env.SYSMAIL_WRITE_CODE_CACHE === '1') {
+    process.once('exit', () => {
+      if (!state.write && process.env.SYSMAIL_WRITE_CODE_CACHE !== '1') return;
+      for (const dir of state.dirs) {
+        const tmp = join(dir, `.${cacheName}.${process.pid}`);
+        try {
+          if (!trusted(fs.statSync(dir))) continue;
+          fs.writeFileSync(tmp, Buffer.concat([Buffer.from(rec.stamp + '\n', 'latin1'), script.createCachedData()]), { mode: 0o644, flag: 'wx' });
+          fs.renameSync(tmp, join(dir, cacheName));
+          rec.wrote = join(dir, cacheName);
+          return;
+        } catch {
+          try { fs.unlinkSync(tmp); } catch {}
+        }
+      }
+    });
+  }
+  const m = { exports: {} };
+  script.runInThisContext()(m.exports, require, m, rec.bundle, __dirname);
+  return m.exports;
+}
+
+const runMain = () => { load('main'); };
+// A cheap first look (the fast bundle decides for real): sendmail's name or command, or a flag.
+const first = process.argv[2];
+const script = process.argv[1] || '';
+if (/(^|\/)sendmail[^/]*$/.test(script) || first === 'sendmail' || (first && first[0] === '-' && !/^(-h|--help|-V|--version)$/.test(first))) {
+  const fast = load('sendmail');
+  fast.run(process.argv[1], process.argv.slice(2)).then(
+    (code) => { if (code === null) runMain(); else process.exitCode = code; },
+    (err) => { process.exitCode = fast.reportError(err); },
+  );
+} else {
+  runMain();
+}

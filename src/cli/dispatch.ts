@@ -1,0 +1,32 @@
+/**
+ * Which command an invocation means, and how a failure is reported: shared by the full CLI
+ * (main.ts) and the sendmail fast path (sendmail-fast.ts), so both read argv and print errors
+ * the same way. Pure except for the stderr write in reportError.
+ */
+import { basename } from 'node:path';
+import { EX, toSysmailError } from '../core/errors.js';
+
+/** argv[0] names that behave like the classic programs. */
+export const PERSONALITIES: Record<string, string> = {
+  sendmail: 'sendmail', mailq: 'mailq', newaliases: 'newaliases', 'sysmail-notify': 'notify',
+};
+
+/** The command name and its arguments, from the program name (argv[1]) and the arguments. */
+export function resolveCommand(script: string | undefined, argv: string[]): { name: string; args: string[]; invokedAs: string } {
+  const invokedAs = basename(script ?? 'sysmail').replace(/\.(m?js)$/, '');
+  const personality = PERSONALITIES[invokedAs];
+  if (personality) return { name: personality, args: argv, invokedAs };
+  const first = argv[0];
+  if (first === undefined || first === '--help' || first === '-h') return { name: 'help', args: argv.slice(1), invokedAs };
+  if (first === '--version' || first === '-V') return { name: 'version', args: [], invokedAs };
+  if (first.startsWith('-')) return { name: 'sendmail', args: argv, invokedAs }; // `sysmail -t …` behaves like sendmail
+  return { name: first, args: argv.slice(1), invokedAs };
+}
+
+export function reportError(err: unknown): number {
+  const e = toSysmailError(err);
+  process.stderr.write(`sysmail: ${e.message}\n`);
+  if (e.hint) process.stderr.write(`sysmail: fix: ${e.hint}\n`);
+  if (e.exit === EX.SOFTWARE && process.env.SYSMAIL_DEBUG) process.stderr.write(`${(e.cause as Error)?.stack ?? e.stack}\n`);
+  return e.exit;
+}
