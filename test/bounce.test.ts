@@ -62,7 +62,7 @@ test('buildBounce: per-recipient fields, control characters flattened, Original-
   assert.match(text, /\nFinal-Recipient: rfc822; bob@example\.org\nAction: failed\nStatus: 5\.2\.2\nDiagnostic-Code: x-local; full\n/);
   assert.equal((text.match(/Original-Recipient/g) ?? []).length, 1);
   assert.ok(!text.includes('\x1b'));
-  assert.match(text, /<ops@example\.com> \(was <root@web1\.example\.com>\): no such user/);
+  assert.match(text, /<root@web1\.example\.com> → <ops@example\.com>: no such user/);
 });
 
 test('buildBounce: the original attached in full, or only its headers when RET=HDRS or too large', () => {

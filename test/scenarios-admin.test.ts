@@ -27,6 +27,7 @@ import { parseMail, relayToml, runEmitters, startServe, toolBin } from './helper
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { makeCerts } from './helpers/certs.js';
 import { requirePostfix, startPostfix } from './helpers/postfix.js';
+import { UNIT_DIR } from '../src/install/layout.js';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
@@ -77,6 +78,13 @@ file = "${root}/var/log/sysmail/sysmail.log"
   const cronie = await runCli(['-FCronDaemon', '-i', '-odi', '-oem', '-oi', '-t', '-f', 'root'],
     { argv0: join(bin, 'sendmail'), env, input: 'From: "(Cron Daemon)" <root>\nTo: root\nSubject: Cron <root@web1> /usr/bin/backup\n\nhourly\n' });
   assert.equal(cronie.code, 0, cronie.stderr);
+  // install enabled sysmail-flush.path and wrote its marker, so sendmail leaves delivery to the
+  // path unit. There is no systemd here: run what the unit's service runs.
+  const service = readFileSync(join(root, UNIT_DIR, 'sysmail-flush.service'), 'utf8');
+  const execArgs = /^ExecStart=\S+ (flush .*)$/m.exec(service)?.[1];
+  assert.ok(execArgs, service);
+  const flush = await runCli(execArgs.split(' '), { env });
+  assert.equal(flush.code, 0, flush.stderr);
 
   const got = await sink.waitFor(2, 15_000);
   for (const m of got) assert.deepEqual(m.to, ['ops@example.com'], crlf(m.data));
