@@ -24,6 +24,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.js')).serveCommand,
   import: async () => (await import('./import.js')).importCommand,
   doctor: async () => (await import('./doctor.js')).doctorCommand,
+  status: async () => (await import('./status.js')).statusCommand,
+  metrics: async () => (await import('./metrics.js')).metricsCommand,
   test: async () => (await import('./doctor.js')).testCommand,
   install: async () => (await import('./install.js')).installCommand,
   uninstall: async () => (await import('./install.js')).uninstallCommand,

@@ -62,7 +62,7 @@ export function foldEvent(s: FoldState, e: LogLine): void {
     case 'deferred': {
       const t = get(e.transport);
       t.deferred++;
-      setError(t, errorClass(e), ts);
+      setError(t, errorClass(e), ts, e.reason);
       if (ts !== null) t.failingSince ??= ts;
       return;
     }
@@ -70,7 +70,7 @@ export function foldEvent(s: FoldState, e: LogLine): void {
     case 'expired': {
       const t = get(e.transport);
       t.failed++;
-      setError(t, errorClass(e), ts);
+      setError(t, errorClass(e), ts, e.reason);
       if (e.id) {
         s.failedBy[e.id] = e.transport || NO_TRANSPORT;
         const keys = Object.keys(s.failedBy);
@@ -88,10 +88,11 @@ export function foldEvent(s: FoldState, e: LogLine): void {
   }
 }
 
-function setError(t: TransportStats, cls: ErrorClass, ts: number | null): void {
+function setError(t: TransportStats, cls: ErrorClass, ts: number | null, reason: string | null | undefined): void {
   if (ts !== null && t.lastErrorAt !== null && ts < t.lastErrorAt) return;
   t.lastErrorAt = ts ?? t.lastErrorAt;
   t.lastErrorClass = cls;
+  t.lastErrorText = typeof reason === 'string' ? reason.slice(0, 300) : null;
 }
 
 /** Folds a chunk of log text (complete lines only); unparsable lines are skipped. */

@@ -31,6 +31,8 @@ export interface TransportStats {
   lastErrorAt: number | null;
   /** One of ERROR_CLASSES. */
   lastErrorClass: string | null;
+  /** The last error as logged (cut to 300 characters), for `sysmail status`; not exported as a label. */
+  lastErrorText: string | null;
   /** First temporary failure since the last success; null while healthy. */
   failingSince: number | null;
 }
@@ -43,5 +45,5 @@ export interface Snapshot {
 }
 
 export function emptyStats(): TransportStats {
-  return { delivered: 0, deferred: 0, failed: 0, bounced: 0, lastSuccessAt: null, lastErrorAt: null, lastErrorClass: null, failingSince: null };
+  return { delivered: 0, deferred: 0, failed: 0, bounced: 0, lastSuccessAt: null, lastErrorAt: null, lastErrorClass: null, lastErrorText: null, failingSince: null };
 }
