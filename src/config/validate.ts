@@ -145,8 +145,9 @@ function readMetrics(t: Table | undefined, c: ValidateContext, p: Problems): Met
   if (typeof set === 'string' && !set.endsWith('.prom')) {
     p.add(r.at('file'), `must end in ".prom" (got "${set}"): node_exporter's textfile collector reads only *.prom files`);
   }
-  // Default: on when node_exporter's textfile directory exists (Debian's path first, then the common RHEL one).
-  const dir = D.TEXTFILE_DIRS.find((d) => c.exists(d));
+  // Default: on when node_exporter's textfile directory exists (Debian's path first, then the common RHEL one);
+  // a development instance ($SYSMAIL_STATE_DIR) never writes into the system's.
+  const dir = c.env.SYSMAIL_STATE_DIR ? undefined : D.TEXTFILE_DIRS.find((d) => c.exists(d));
   const file = set !== undefined ? set : dir ? `${dir}/${D.METRICS_FILE_NAME}` : null;
   const minInterval = r.duration('min_interval', 0, D.MAX_TIMEOUT_MS) ?? D.DEFAULT_METRICS_MIN_INTERVAL_MS;
   r.done();
