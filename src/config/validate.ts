@@ -169,7 +169,7 @@ function readAlerts(t: Table | undefined, general: GeneralConfig, declared: Set<
     const why = addressProblem(to, true);
     if (why) p.add(r.at('to'), `is not a valid address: it ${why} (got "${to}"); write "root" or "ops@example.com"`);
   }
-  const delayWarning = r.duration('delay_warning', 60_000, D.MAX_LIFETIME_MS) ?? D.DEFAULT_ALERT_DELAY_WARNING_MS;
+  const delayWarning = r.duration('delay_warning', 1000, D.MAX_LIFETIME_MS) ?? D.DEFAULT_ALERT_DELAY_WARNING_MS;
   const delayDsn = r.bool('delay_dsn') ?? D.DEFAULT_ALERT_DELAY_DSN;
   r.done();
   return { via, to, delayWarning, delayDsn };
