@@ -207,3 +207,43 @@ test('serve writes the metrics file after delivering', async () => {
     await sink.close();
   }
 });
+
+test('alerts.delay_dsn: one RFC 3464 "delayed" notice per stuck message, none for NOTIFY=NEVER, delivered once the relay is back', async () => {
+  const host = makeHost();
+  mkdirSync(join(host.dir, 'textfile'));
+  let sink = await startSink({ tls: 'none' });
+  const port = sink.port;
+  await sink.close();
+  config(host, port);
+  // The same config with the delay notice on (appended keys would repeat [alerts]; rewrite it).
+  host.writeConfig(readFileSync(host.configFile, 'utf8').replace(/^\[spool\][\s\S]*?\n\n\[log\][\s\S]*?\n\n/, '')
+    .replace('delay_warning = "2s"', 'delay_warning = "2s"\ndelay_dsn = true'));
+  for (const extra of [[], ['-N', 'never']]) {
+    const r = await runCli(['-odq', ...extra, 'ops@example.com'], { input: message, env: host.env, argv0: host.sendmail });
+    assert.equal(r.code, 0, r.stderr);
+  }
+  const flush = async () => assert.equal((await runCli(['flush', '--quiet'], { env: host.env })).code, 0);
+  await flush();
+  assert.equal(host.events().filter((e) => e.status === 'delayed').length, 0, 'not before the delay');
+  await new Promise((r) => setTimeout(r, 2100));
+  await flush();
+  await flush();
+  const delayed = host.events().filter((e) => e.status === 'delayed');
+  assert.equal(delayed.length, 1, JSON.stringify(delayed));
+  assert.equal(delayed[0]!.rcpt, 'ops@example.com', 'cron is a system sender: the admin gets it');
+  sink = await startSink({ tls: 'none', port });
+  try {
+    await flush();
+    const got = await sink.waitFor(3);
+    const notices = got.filter((m) => m.from === '');
+    assert.equal(notices.length, 1);
+    const text = notices[0]!.data.toString();
+    assert.match(text, /report-type=delivery-status/);
+    assert.match(text, /^Action: delayed\r?$/m);
+    assert.match(text, /^Status: 4\.4\.\d\r?$/m);
+    assert.match(text, /^Will-Retry-Until: /m);
+    assert.match(text, /Subject: nightly backup/, 'the original headers are included');
+  } finally {
+    await sink.close();
+  }
+});

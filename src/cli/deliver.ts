@@ -6,8 +6,10 @@ export async function deliverNow(rt: Runtime, opts: { ids?: string[]; force?: bo
   const [{ runQueue }, { makeAliasExpander }, { repairSpool }] = await Promise.all([
     import('../delivery/runner.js'), import('../router/alias-expander.js'), import('../delivery/maintenance.js'),
   ]);
+  const beforeDefer = rt.config.alerts.delayDsn
+    ? (await import('../alerts/delay-dsn.js')).delayNotifier(rt.config, rt.spool, rt.log) : undefined;
   const summary = await runQueue({
-    config: rt.config, spool: rt.spool, log: rt.log, ids: opts.ids, force: opts.force,
+    config: rt.config, spool: rt.spool, log: rt.log, ids: opts.ids, force: opts.force, beforeDefer,
     expandAlias: await makeAliasExpander(rt.config, rt.log),
     maintain: rt.spoolOwner ? () => repairSpool(rt.spool, rt.log) : undefined,
   });
