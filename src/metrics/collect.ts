@@ -16,6 +16,9 @@ import type { QueueStats } from './types.js';
 
 export interface LogCursor { ino: number; offset: number }
 
+/** At most this much of the log is read per pass (a first run over a large log catches up over a few passes). */
+export const LOG_READ_MAX_BYTES = 16 * 1024 * 1024;
+
 async function countEntries(dir: string, keep: (name: string) => boolean): Promise<number> {
   try {
     return (await readdir(dir)).filter(keep).length;
@@ -53,7 +56,7 @@ async function readFrom(path: string, from: number): Promise<{ text: string; end
   try {
     const st = await h.stat();
     const start = from <= st.size ? from : 0; // shorter than we read: truncated (copytruncate), start over
-    const len = st.size - start;
+    const len = Math.min(st.size - start, LOG_READ_MAX_BYTES);
     const buf = Buffer.alloc(len);
     let got = 0;
     while (got < len) {
