@@ -247,3 +247,25 @@ test('alerts.delay_dsn: one RFC 3464 "delayed" notice per stuck message, none fo
     await sink.close();
   }
 });
+
+test('a transport is failing only while mail waits for it: deleting the deferred message clears it', async () => {
+  const host = makeHost();
+  mkdirSync(join(host.dir, 'textfile'));
+  const prom = join(host.dir, 'textfile', 'sysmail.prom');
+  const sink = await startSink({ tls: 'none' });
+  const port = sink.port;
+  await sink.close();
+  config(host, port);
+  assert.equal((await runCli(['-odq', 'ops@example.com'], { input: message, env: host.env, argv0: host.sendmail })).code, 0);
+  assert.equal((await runCli(['flush', '--quiet'], { env: host.env })).code, 0);
+  assert.equal(sample(readFileSync(prom, 'utf8'), 'sysmail_transport_failing', 'transport="relay"'), 1);
+  const list = JSON.parse((await runCli(['queue', '--json'], { env: host.env })).stdout) as { id: string }[];
+  assert.equal((await runCli(['queue', 'delete', list[0]!.id], { env: host.env })).code, 0);
+  assert.equal((await runCli(['flush', '--quiet'], { env: host.env })).code, 0);
+  const text = readFileSync(prom, 'utf8');
+  assert.equal(sample(text, 'sysmail_transport_failing', 'transport="relay"'), 0);
+  assert.equal(sample(text, 'sysmail_transport_failing_since_timestamp_seconds', 'transport="relay"'), undefined);
+  assert.equal(sample(text, 'sysmail_deferrals_total', 'transport="relay"'), 1, 'the counter stays');
+  const status = await runCli(['status'], { env: host.env });
+  assert.equal(status.code, 0, status.stdout);
+});

@@ -63,7 +63,7 @@ test('folding the log: counters per transport, last success, failing since, boun
 });
 
 test('Prometheus text: conventions, escaped labels, timestamps in seconds, absent series when unknown; promtool agrees', () => {
-  const q: QueueStats = { queued: 1, deferred: 2, held: 0, failed: 3, drop: 0, corrupt: 1, oldestDeferredAt: 1_700_000_000_999 };
+  const q: QueueStats = { queued: 1, deferred: 2, held: 0, failed: 3, drop: 0, corrupt: 1, oldestDeferredAt: 1_700_000_000_999, waitingOn: [] };
   const weird = { ...emptyStats(), delivered: 5, lastSuccessAt: 1_700_000_123_456, lastErrorAt: 1_700_000_000_000, lastErrorClass: 'network', failingSince: 1_700_000_000_000 };
   const text = renderProm({ version: '1.2.3', node: 'v20.0.0', queue: q, transports: { 'a"b\\c\nd': weird, relay: emptyStats() } });
   assert.equal(escapeLabel('a"b\\c\nd'), 'a\\"b\\\\c\\nd');
@@ -140,7 +140,7 @@ test('notice plan: a recovery that cannot be sent keeps the outage open until it
 });
 
 test('status verdict: Nagios levels and exit codes', () => {
-  const q: QueueStats = { queued: 0, deferred: 0, held: 0, failed: 4, drop: 0, corrupt: 0, oldestDeferredAt: null };
+  const q: QueueStats = { queued: 0, deferred: 0, held: 0, failed: 4, drop: 0, corrupt: 0, oldestDeferredAt: null, waitingOn: [] };
   const base = { now: 10 * 3_600_000, delayWarningMs: 4 * 3_600_000, queue: q, failing: [], oldestDropAt: null, disk: { freeBytes: 50, totalBytes: 100 } };
   assert.equal(evaluate(base).level, 'ok', 'failed mail alone was bounced: not a problem');
   assert.equal(evaluate({ ...base, queue: { ...q, deferred: 1, oldestDeferredAt: base.now - 60_000 } }).level, 'warning');

@@ -29,17 +29,20 @@ async function countEntries(dir: string, keep: (name: string) => boolean): Promi
 }
 
 export async function collectQueue(spool: Spool): Promise<QueueStats> {
-  const q: QueueStats = { queued: 0, deferred: 0, held: 0, failed: 0, drop: 0, corrupt: 0, oldestDeferredAt: null };
+  const q: QueueStats = { queued: 0, deferred: 0, held: 0, failed: 0, drop: 0, corrupt: 0, oldestDeferredAt: null, waitingOn: [] };
+  const waiting = new Set<string>();
   const [queue, failed] = await Promise.all([spool.list('queue'), spool.list('failed')]);
   for (const m of queue) {
     if (m.corrupt) q.corrupt++;
     else if (m.state.held) q.held++;
     else if (m.state.attempts > 0) {
       q.deferred++;
+      for (const r of Object.values(m.state.recipients)) if (r.status === 'deferred' && r.transport) waiting.add(r.transport);
       if (q.oldestDeferredAt === null || m.envelope.submittedAt < q.oldestDeferredAt) q.oldestDeferredAt = m.envelope.submittedAt;
     } else q.queued++;
   }
   q.failed = failed.length;
+  q.waitingOn = [...waiting].sort();
   // Names starting with "." in drop/ are still being written; ".reason" files in corrupt/ describe their neighbour.
   q.drop = await countEntries(join(spool.dir, 'drop'), (n) => !n.startsWith('.'));
   q.corrupt += await countEntries(join(spool.dir, 'corrupt'), (n) => !n.endsWith('.reason'));

@@ -16,6 +16,8 @@ export interface QueueStats {
   corrupt: number;
   /** ms since the epoch: submission time of the oldest deferred (not held) message; null when none. */
   oldestDeferredAt: number | null;
+  /** Transports that deferred recipients are waiting on now (not exported; see update.ts). */
+  waitingOn: string[];
 }
 
 /** Per transport; counters only grow (a reset is a new state file, which Prometheus tolerates). */

@@ -36,7 +36,11 @@ export async function computeMetrics(config: Config, spool: Spool): Promise<Comp
   const transports = structuredClone(state.transports);
   // Every configured transport has its series from the start, so rate() and absent() work before its first mail.
   for (const name of Object.keys(config.transports)) transports[name] ??= emptyStats();
-  const snapshot: Snapshot = { version: SYSMAIL_VERSION, node: process.version, queue: await collectQueue(spool), transports };
+  const queue = await collectQueue(spool);
+  // "Failing" means the last attempt failed and mail is still waiting for it: a transport whose
+  // deferred mail was delivered elsewhere, expired or deleted is not reported failing forever.
+  for (const [name, t] of Object.entries(transports)) if (!queue.waitingOn.includes(name)) t.failingSince = null;
+  const snapshot: Snapshot = { version: SYSMAIL_VERSION, node: process.version, queue, transports };
   return { snapshot, text: renderProm(snapshot), state };
 }
 
