@@ -52,9 +52,9 @@ export function renderProm(s: Snapshot): string {
   family('sysmail_last_error_info', 'gauge', `Class of the last error, by transport (${ERROR_CLASSES.join(', ')}); always 1.`,
     names.filter((n) => s.transports[n]!.lastErrorClass !== null)
       .map((n) => [`transport="${escapeLabel(n)}",class="${s.transports[n]!.lastErrorClass}"`, '1']));
-  family('sysmail_transport_failing', 'gauge', '1 when the last attempt on this transport failed temporarily and none has succeeded since.',
+  family('sysmail_transport_failing', 'gauge', '1 when the last attempt on this transport failed temporarily, none has succeeded since, and deferred mail waits for it.',
     per((t) => (t.failingSince === null ? 0 : 1)));
   family('sysmail_transport_failing_since_timestamp_seconds', 'gauge',
-    'First temporary failure since the last success, by transport; absent while healthy.', per((t) => ts(t.failingSince)));
+    'First temporary failure since the last success, while deferred mail waits for the transport; absent otherwise.', per((t) => ts(t.failingSince)));
   return out.join('\n') + '\n';
 }
