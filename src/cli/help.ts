@@ -112,7 +112,8 @@ input to general.admin. A symlink named sysmail-notify behaves the same.`,
 Runs one delivery pass: recovers claims left by crashed processes, imports the
 drop directory, delivers. Without --due every queued message is tried now
 (like postqueue -f); with --due only those whose retry time has come (for the
-sysmail-flush.timer). Needs root or the spool owner.`,
+sysmail-flush.timer). Needs root or the spool owner. After the pass it checks
+for stuck mail ([alerts]) and updates metrics.file ([metrics]) when it changed.`,
   queue: `sysmail queue [list] [--failed] [--json]
 sysmail queue flush|delete|hold|release ID…
 
