@@ -182,16 +182,18 @@ test('sysmail metrics prints what the file holds, and counters survive a lost st
   }
 });
 
-test('serve writes the metrics file after delivering', async () => {
+test('serve writes the metrics file after delivering, and a change held back by min_interval on its timer', async () => {
   const host = makeHost();
   mkdirSync(join(host.dir, 'textfile'));
   const prom = join(host.dir, 'textfile', 'sysmail.prom');
   const sink = await startSink({ tls: 'none' });
+  config(host, sink.port);
+  host.writeConfig(readFileSync(host.configFile, 'utf8').replace(/^\[spool\][\s\S]*?\n\n\[log\][\s\S]*?\n\n/, '')
+    .replace('min_interval = "0s"', 'min_interval = "2s"'));
   const serve = spawn(process.execPath, [cliPath, 'serve', '--no-listen'], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...host.env }, stdio: ['ignore', 'ignore', 'pipe'],
   });
   try {
-    config(host, sink.port);
     await waitUntil(() => existsSync(join(host.spool, 'serve.pid')), 10_000, 'serve to start');
     const r = await runCli(['ops@example.com'], { input: message, env: host.env, argv0: host.sendmail });
     assert.equal(r.code, 0, r.stderr);
@@ -201,6 +203,12 @@ test('serve writes the metrics file after delivering', async () => {
       return sample(t, 'sysmail_deliveries_total', 'transport="relay"') === 1 ? t : null;
     }, 10_000, 'the metrics file to count the delivery');
     promtoolCheck(text);
+    // A second delivery within min_interval is held back, then written by serve's timer, without more mail.
+    const r2 = await runCli(['ops@example.com'], { input: message, env: host.env, argv0: host.sendmail });
+    assert.equal(r2.code, 0, r2.stderr);
+    await sink.waitFor(2, 15_000);
+    await waitUntil(() => sample(readFileSync(prom, 'utf8'), 'sysmail_deliveries_total', 'transport="relay"') === 2,
+      15_000, 'the held-back change to be written');
   } finally {
     serve.kill('SIGTERM');
     await new Promise((r) => serve.once('close', r));
