@@ -277,3 +277,18 @@ test('a transport is failing only while mail waits for it: deleting the deferred
   const status = await runCli(['status'], { env: host.env });
   assert.equal(status.code, 0, status.stdout);
 });
+
+test('doctor says where the metrics go and who is told about stuck mail', async () => {
+  const host = makeHost();
+  config(host, 25);
+  let r = await runCli(['doctor', '--offline', '--json'], { env: host.env });
+  let checks = JSON.parse(r.stdout) as { check: string; status: string; detail: string }[];
+  const metrics = checks.find((c) => c.check === 'metrics')!;
+  assert.equal(metrics.status, 'warn', 'the textfile directory does not exist yet');
+  assert.match(metrics.detail, /does not exist/);
+  assert.equal(checks.find((c) => c.check === 'alerts')!.status, 'ok');
+  mkdirSync(join(host.dir, 'textfile'));
+  r = await runCli(['doctor', '--offline', '--json'], { env: host.env });
+  checks = JSON.parse(r.stdout);
+  assert.equal(checks.find((c) => c.check === 'metrics')!.status, 'ok');
+});
