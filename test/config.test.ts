@@ -256,7 +256,9 @@ test('etc/sysmail.toml.example validates and says what it shows', async () => {
   for (const line of [
     `# max_message_size = "${formatSize(D.DEFAULT_MAX_MESSAGE_SIZE_BYTES)}"`, `# max_lifetime = "${formatDuration(D.DEFAULT_MAX_LIFETIME_MS)}"`,
     `# retry_min = "${formatDuration(D.DEFAULT_RETRY_MIN_MS)}"`, `# retry_max = "${formatDuration(D.DEFAULT_RETRY_MAX_MS)}"`,
-    `# dir = "${D.SYSTEM_SPOOL_DIR}"`, `# file = "${D.SYSTEM_LOG_FILE}"`, `# metadata_url = "${D.DEFAULT_OCI_METADATA_URL}"`,
+    `# dir = "${D.SYSTEM_SPOOL_DIR}"`, `# file = "${D.SYSTEM_LOG_FILE}"`,
+    `# min_interval = "${formatDuration(D.DEFAULT_METRICS_MIN_INTERVAL_MS)}"`, `# delay_warning = "${formatDuration(D.DEFAULT_ALERT_DELAY_WARNING_MS)}"`,
+    `# file = "${D.TEXTFILE_DIRS[0]}/${D.METRICS_FILE_NAME}"`, `# metadata_url = "${D.DEFAULT_OCI_METADATA_URL}"`,
     `# timeouts = { connect = "${formatDuration(D.SMTP_CONNECT_TIMEOUT_MS)}", greeting = "${formatDuration(D.SMTP_GREETING_TIMEOUT_MS)}", command = "${formatDuration(D.SMTP_COMMAND_TIMEOUT_MS)}", data = "${formatDuration(D.SMTP_DATA_TIMEOUT_MS)}" }`,
   ]) assert.ok(text.includes(line), `example should show: ${line}`);
 });

@@ -35,6 +35,7 @@ function baseConfig(spoolDir: string): Config {
     spool: { dir: spoolDir, mode: 'disk', maxLifetime: 5 * 86400_000, retryMin: 60_000, retryMax: 3600_000 },
     log: { file: null, syslog: false },
     listener: { listen: [], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {} },
+    metrics: { file: null, minInterval: 60_000 }, alerts: { via: [], to: 'root', delayWarning: 14_400_000, delayDsn: false },
     transports: {},
     routes: [],
   };

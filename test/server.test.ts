@@ -46,6 +46,7 @@ function makeConfig(dir: string, o: { sinkPort?: number; retryMinMs?: number; ma
     spool: { dir: join(dir, 'spool'), mode: 'disk', maxLifetime: 86_400_000, retryMin, retryMax: retryMin * 4 },
     log: { file: null, syslog: false },
     listener: { listen: ['127.0.0.1:0'], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {}, ...o.listener },
+    metrics: { file: null, minInterval: 60_000 }, alerts: { via: [], to: 'root', delayWarning: 14_400_000, delayDsn: false },
     transports: {
       relay: { name: 'relay', type: 'smtp', host: '127.0.0.1', port: o.sinkPort ?? 9, security: 'none', tlsVerify: false, caFile: null,
         pinSha256: null, clientCert: null, clientKey: null, tlsServername: null, username: null, password: null, authMethod: null,

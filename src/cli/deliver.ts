@@ -1,4 +1,4 @@
-/** Runs one delivery pass with this runtime (flush, -q, -v, serve). */
+/** Runs one delivery pass with this runtime (flush, -q, -v, serve), then the after-pass checks. */
 import type { PassSummary } from '../delivery/runner.js';
 import type { Runtime } from './runtime.js';
 
@@ -6,9 +6,34 @@ export async function deliverNow(rt: Runtime, opts: { ids?: string[]; force?: bo
   const [{ runQueue }, { makeAliasExpander }, { repairSpool }] = await Promise.all([
     import('../delivery/runner.js'), import('../router/alias-expander.js'), import('../delivery/maintenance.js'),
   ]);
-  return runQueue({
-    config: rt.config, spool: rt.spool, log: rt.log, ids: opts.ids, force: opts.force,
+  const beforeDefer = rt.config.alerts.delayDsn
+    ? (await import('../alerts/delay-dsn.js')).delayNotifier(rt.config, rt.spool, rt.log) : undefined;
+  const summary = await runQueue({
+    config: rt.config, spool: rt.spool, log: rt.log, ids: opts.ids, force: opts.force, beforeDefer,
     expandAlias: await makeAliasExpander(rt.config, rt.log),
     maintain: rt.spoolOwner ? () => repairSpool(rt.spool, rt.log) : undefined,
   });
+  if (rt.spoolOwner) await afterPass(rt);
+  return summary;
+}
+
+/** Stuck-mail notices, then the metrics file (which then counts the notices' log lines). Failures are logged, never thrown. */
+export async function afterPass(rt: Runtime): Promise<void> {
+  const { config, spool, log } = rt;
+  if (config.alerts.via.length > 0) {
+    const [{ checkAlerts }, { TransportPool }] = await Promise.all([import('../alerts/check.js'), import('../transports/registry.js')]);
+    const pool = new TransportPool({ config, log, now: Date.now });
+    try {
+      await checkAlerts({ config, spool, log, pool });
+    } catch (err) {
+      log.event({ event: 'error', reason: `stuck-mail check: ${(err as Error).message}` });
+    } finally {
+      await pool.closeAll();
+    }
+  }
+  if (config.metrics.file) {
+    const { updateMetricsFile } = await import('../metrics/update.js');
+    const onError = (err: Error) => log.event({ event: 'error', reason: `metrics: ${err.message}` });
+    await updateMetricsFile(config, spool, Date.now, onError).catch(onError);
+  }
 }

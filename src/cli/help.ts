@@ -9,7 +9,7 @@ SYNOPSIS
     sysmail sendmail [flags] [--] [recipient ...]
     sysmail send -s SUBJECT [-r FROM] [-c CC] [-b BCC] [recipient ...] < body
     sysmail notify SUBJECT < body
-    sysmail serve | flush | queue | log | config | doctor | test | import | install | uninstall | cache
+    sysmail serve | flush | queue | log | status | metrics | config | doctor | test | import | install | uninstall | cache
 
 DESCRIPTION
     sysmail queues each message durably on disk before it says yes (exit 0, or
@@ -28,6 +28,8 @@ COMMANDS
     flush       deliver the queue now (--due: only what is due; for timers)
     queue       list the queue (--failed, --json); queue flush|delete|hold|release ID
     log         show the event log (--id, --rcpt, --status, --since, --json)
+    status      one screen: queue, transports, services, disk; exit 0/1/2 like a Nagios check
+    metrics     Prometheus metrics on stdout (--write: also update metrics.file)
     config      config check | config show (secrets redacted)
     doctor      check this host and say why mail does not arrive, and the fix
     cache       cache rebuild: make V8's code cache for this Node (faster start-up)
@@ -113,7 +115,8 @@ input to general.admin. A symlink named sysmail-notify behaves the same.`,
 Runs one delivery pass: recovers claims left by crashed processes, imports the
 drop directory, delivers. Without --due every queued message is tried now
 (like postqueue -f); with --due only those whose retry time has come (for the
-sysmail-flush.timer). Needs root or the spool owner.`,
+sysmail-flush.timer). Needs root or the spool owner. After the pass it checks
+for stuck mail ([alerts]) and updates metrics.file ([metrics]) when it changed.`,
   queue: `sysmail queue [list] [--failed] [--json]
 sysmail queue flush|delete|hold|release ID…
 
@@ -134,6 +137,30 @@ line, for anything it cannot carry over. --write writes the config to -C PATH
 (default /etc/sysmail/sysmail.toml) and each password to its own 0600 file
 under /etc/sysmail/secrets; nothing is overwritten without --force.
 See docs/MIGRATION.md.`,
+  status: `sysmail status [--json]
+
+One screen: the queue by state and its oldest message, each transport's last
+success and last error, whether serve and the flush timer/path units are
+active, the free space of the spool's file system, a stuck-mail outage in
+progress, and the metrics file. Reads only.
+
+Exit status, as a Nagios plugin (use it as a check command as it is):
+    0   OK        nothing deferred, nothing corrupt
+    1   WARNING   mail deferred, a transport failing, corrupt entries,
+                  drop/ not being imported, less than 10 % free on the spool
+    2   CRITICAL  mail deferred longer than alerts.delay_warning (default 4h),
+                  less than 5 % free on the spool
+    3   UNKNOWN   the spool cannot be read (run it as root)
+The first line is the summary ("SYSMAIL WARNING: ..."). See docs/fleet.md.`,
+  metrics: `sysmail metrics [--write]
+
+Prints the metrics in the Prometheus text format: messages by state
+(sysmail_queue_messages), the oldest deferred message, deliveries, deferrals,
+failures and bounces per transport (counters folded from the event log, so
+they survive restarts), each transport's last success and last error class,
+and sysmail_build_info. serve and flush write the same text to metrics.file
+(atomically, only when it changed, at most every metrics.min_interval); --write
+does it now. See docs/fleet.md.`,
   config: `sysmail config check | show
 
 check: validate the config (exit 78 with FILE:LINE: key: problem for each

@@ -25,6 +25,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   serve: async () => (await import('./serve.js')).serveCommand,
   import: async () => (await import('./import.js')).importCommand,
   doctor: async () => (await import('./doctor.js')).doctorCommand,
+  status: async () => (await import('./status.js')).statusCommand,
+  metrics: async () => (await import('./metrics.js')).metricsCommand,
   test: async () => (await import('./doctor.js')).testCommand,
   cache: async () => (await import('./cache.js')).cacheCommand,
   install: async () => (await import('./install.js')).installCommand,

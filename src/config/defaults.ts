@@ -35,6 +35,16 @@ export const DEFAULT_SYSLOG = false;
 // [listener]
 export const DEFAULT_LISTEN = ['127.0.0.1:25', '[::1]:25'];
 
+// [metrics]
+/** node_exporter's textfile collector directories, in the order they are looked for. */
+export const TEXTFILE_DIRS = ['/var/lib/prometheus/node-exporter', '/var/lib/node_exporter/textfile_collector'];
+export const METRICS_FILE_NAME = 'sysmail.prom';
+export const DEFAULT_METRICS_MIN_INTERVAL_MS = 60_000;
+
+// [alerts]
+export const DEFAULT_ALERT_DELAY_WARNING_MS = 4 * 3_600_000;
+export const DEFAULT_ALERT_DELAY_DSN = false;
+
 // [transports.*] type = "smtp"
 export const SMTP_PORT_IMPLICIT_TLS = 465;
 export const SMTP_PORT_SUBMISSION = 587;

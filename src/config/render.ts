@@ -38,6 +38,11 @@ export function renderConfig(config: Config): string {
   const users = Object.entries(l.users);
   if (users.length > 0) section(out, '[listener.users]', users.map(([name, ref]) => [name, secretTable(ref)]));
 
+  section(out, '[metrics]', [['file', config.metrics.file ?? false], ['min_interval', formatDuration(config.metrics.minInterval)]]);
+  const a = config.alerts;
+  section(out, '[alerts]', [
+    ['via', a.via], ['to', a.to], ['delay_warning', formatDuration(a.delayWarning)], ['delay_dsn', a.delayDsn],
+  ]);
   for (const t of Object.values(config.transports)) section(out, `[transports.${key(t.name)}]`, transportEntries(t));
   for (const r of config.routes) section(out, '[[routes]]', routeEntries(r));
   return out.join('\n') + '\n';

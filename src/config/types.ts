@@ -13,6 +13,8 @@ export interface Config {
   spool: SpoolConfig;
   log: LogConfig;
   listener: ListenerConfig;
+  metrics: MetricsConfig;
+  alerts: AlertsConfig;
   transports: Record<string, TransportConfig>;
   /** Ordered; the first route whose `match` fits a recipient wins. */
   routes: RouteConfig[];
@@ -53,6 +55,25 @@ export interface LogConfig {
   file: string | null;
   /** Also send each event to syslog (/dev/log) as one line. Default false. */
   syslog: boolean;
+}
+
+export interface MetricsConfig {
+  /** Prometheus text file written by serve and flush, or null for none. Default: sysmail.prom in the
+   *  node_exporter textfile directory when one exists (Debian, then RHEL path), else null. */
+  file: string | null;
+  /** A changed file is rewritten at most this often (ms). Default 60 s. */
+  minInterval: number;
+}
+
+export interface AlertsConfig {
+  /** Transports that carry stuck-mail notices (never through the queue). Default [] (off). */
+  via: string[];
+  /** Recipient of the notices. Default general.admin. */
+  to: string;
+  /** A message deferred this long (ms) is "stuck". Default 4 h. */
+  delayWarning: number;
+  /** Also send the sender one RFC 3464 delay notice per message (Postfix's delay_warning_time). Default false. */
+  delayDsn: boolean;
 }
 
 export interface ListenerConfig {

@@ -8,7 +8,7 @@
  * Nothing is guessed: unknown keys, wrong types and contradictions are errors.
  */
 import { hostname as osHostname, homedir as osHomedir } from 'node:os';
-import type { Config, GeneralConfig, ListenerConfig, LogConfig, RouteConfig, RouteMatch, SecretRef, SpoolConfig, TransportConfig } from './types.js';
+import type { AlertsConfig, Config, GeneralConfig, ListenerConfig, LogConfig, MetricsConfig, RouteConfig, RouteMatch, SecretRef, SpoolConfig, TransportConfig } from './types.js';
 import { ConfigInvalidError, isTable, Problems, Reader, type Table } from './check.js';
 import { locateKeys, type KeyPath } from './locate.js';
 import * as D from './defaults.js';
@@ -29,7 +29,7 @@ export interface ValidateContext {
   fileStat: { uid: number; mode: number } | null;
 }
 
-const SECTIONS = ['general', 'spool', 'log', 'listener', 'transports', 'routes'];
+const SECTIONS = ['general', 'spool', 'log', 'listener', 'metrics', 'alerts', 'transports', 'routes'];
 
 export function validateConfig(raw: unknown, source: string | null, text?: string, ctx?: Partial<ValidateContext>): Config {
   const c: ValidateContext = {
@@ -62,11 +62,13 @@ export function validateConfig(raw: unknown, source: string | null, text?: strin
     declared.add(D.EMBEDDED_TRANSPORT_NAME);
   }
   const routes = readRoutes(top, transports, declared, p);
+  const metrics = readMetrics(top.table('metrics'), c, p);
+  const alerts = readAlerts(top.table('alerts'), general, declared, p);
   top.done();
 
   if (inline.length > 0 && c.fileStat) inlinePasswordRule(file, c, inline[0]!, p);
   if (p.list.length > 0) throw new ConfigInvalidError(file, p.list);
-  return { source, general, spool, log, listener, transports, routes: routes ?? [] };
+  return { source, general, spool, log, listener, metrics, alerts, transports, routes: routes ?? [] };
 }
 
 interface EnvPaths extends D.StatePaths {
@@ -135,6 +137,42 @@ function readLog(t: Table | undefined, state: EnvPaths, p: Problems): LogConfig 
   const syslog = r.bool('syslog') ?? D.DEFAULT_SYSLOG;
   r.done();
   return { file: set === undefined ? state.logFile : set, syslog };
+}
+
+function readMetrics(t: Table | undefined, c: ValidateContext, p: Problems): MetricsConfig {
+  const r = new Reader(t ?? {}, ['metrics'], p);
+  const set = r.absPath('file', { off: true });
+  if (typeof set === 'string' && !set.endsWith('.prom')) {
+    p.add(r.at('file'), `must end in ".prom" (got "${set}"): node_exporter's textfile collector reads only *.prom files`);
+  }
+  // Default: on when node_exporter's textfile directory exists (Debian's path first, then the common RHEL one);
+  // a development instance ($SYSMAIL_STATE_DIR) never writes into the system's.
+  const dir = c.env.SYSMAIL_STATE_DIR ? undefined : D.TEXTFILE_DIRS.find((d) => c.exists(d));
+  const file = set !== undefined ? set : dir ? `${dir}/${D.METRICS_FILE_NAME}` : null;
+  const minInterval = r.duration('min_interval', 0, D.MAX_TIMEOUT_MS) ?? D.DEFAULT_METRICS_MIN_INTERVAL_MS;
+  r.done();
+  return { file, minInterval };
+}
+
+function readAlerts(t: Table | undefined, general: GeneralConfig, declared: Set<string>, p: Problems): AlertsConfig {
+  const r = new Reader(t ?? {}, ['alerts'], p);
+  const via = r.strList('via', 'write via = ["motd"] (transport names), or [] for no notices') ?? [];
+  via.forEach((name, i) => {
+    if (!declared.has(name)) {
+      p.add([...r.at('via'), i], `names transport "${name}", which is not defined; define [transports.${name}], or use one of: ${[...declared].join(', ') || 'none'}`);
+    } else if (via.indexOf(name) !== i) {
+      p.add([...r.at('via'), i], `lists transport "${name}" twice; name each channel once`);
+    }
+  });
+  const to = r.str('to') ?? general.admin;
+  if (r.has('to')) {
+    const why = addressProblem(to, true);
+    if (why) p.add(r.at('to'), `is not a valid address: it ${why} (got "${to}"); write "root" or "ops@example.com"`);
+  }
+  const delayWarning = r.duration('delay_warning', 1000, D.MAX_LIFETIME_MS) ?? D.DEFAULT_ALERT_DELAY_WARNING_MS;
+  const delayDsn = r.bool('delay_dsn') ?? D.DEFAULT_ALERT_DELAY_DSN;
+  r.done();
+  return { via, to, delayWarning, delayDsn };
 }
 
 function readListener(t: Table | undefined, inline: KeyPath[], p: Problems): ListenerConfig {

@@ -37,6 +37,11 @@ export interface RunOptions {
   transports?: TransportPool;
   /** Safety valve for the "pick up what arrived meanwhile" loop. */
   maxRounds?: number;
+  /**
+   * Called before a message with recipients still pending is deferred; may change the state
+   * that is about to be written (e.g. record that a delay notice went out). Errors are logged.
+   */
+  beforeDefer?: (m: { id: string; envelope: Envelope; state: DeliveryState; raw: Buffer }) => Promise<void>;
 }
 
 export interface PassSummary {
@@ -200,6 +205,10 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
     summary.deferred++;
     state.nextAttemptAt = now() + retryDelay(state.attempts, config.spool, opts.random ?? Math.random);
     state.lastError = Object.values(state.recipients).find((r) => r.status === 'deferred')?.text;
+    if (opts.beforeDefer) {
+      await opts.beforeDefer({ id: claim.id, envelope: env, state, raw })
+        .catch((err) => log.event({ event: 'error', id: claim.id, reason: `before defer: ${(err as Error).message}` }));
+    }
     await claim.defer(state);
   } else if (Object.values(state.recipients).some((r) => r.status === 'failed')) {
     await claim.fail(state);

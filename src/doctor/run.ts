@@ -21,6 +21,7 @@ import { info, type CheckResult } from './report.js';
 import { checkSelinux, type LabelTarget } from './selinux.js';
 import { checkLog, checkSpool } from './spool-checks.js';
 import { checkTransports } from './transport-checks.js';
+import { checkVisibility } from './visibility-checks.js';
 
 export interface DoctorOptions {
   /** -C: the config file; null = $SYSMAIL_CONFIG or <root>/etc/sysmail/sysmail.toml. */
@@ -48,6 +49,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ results: CheckRe
     results.push(...spool.results);
     results.push(...await checkLog(config));
     results.push(await (await import('./unprivileged.js')).checkUnprivileged(config.source, config.spool.dir));
+    results.push(...await checkVisibility(config));
   }
 
   const distro = await detectDistro(opts.root);

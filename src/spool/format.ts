@@ -198,6 +198,7 @@ export function parseState(buf: Buffer): StateResult {
   if (!optNum(o.firstAttemptAt) || !optNum(o.lastAttemptAt)) return { ok: false, reason: 'state attempt times are not numbers' };
   if (o.held !== undefined && typeof o.held !== 'boolean') return { ok: false, reason: 'state.held is not a boolean' };
   if (!optStr(o.lastError)) return { ok: false, reason: 'state.lastError is not a string' };
+  if (!optNum(o.delayWarnedAt)) return { ok: false, reason: 'state.delayWarnedAt is not a number' };
   const rs = o.recipients;
   if (typeof rs !== 'object' || rs === null || Array.isArray(rs)) return { ok: false, reason: 'state.recipients is not an object' };
   for (const [addr, r] of Object.entries(rs as Record<string, unknown>)) {

@@ -56,6 +56,8 @@ export interface DeliveryState {
   nextAttemptAt: number;
   held?: boolean;
   lastError?: string;
+  /** ms: when the sender was sent an RFC 3464 delay notice (alerts.delay_dsn); at most one per message. */
+  delayWarnedAt?: number;
   /** Keyed by envelope recipient. */
   recipients: Record<string, RecipientState>;
 }

@@ -52,6 +52,8 @@ export interface SinkOptions {
   requestClientCert?: boolean;
   /** Announce SIZE with this limit (bytes); without it SIZE is not announced. */
   size?: number;
+  /** Listen on this port instead of a free one (to bring a "relay" back up where it was). */
+  port?: number;
 }
 
 export interface SinkMessage {
@@ -187,7 +189,7 @@ export async function startSink(opts: SinkOptions = {}): Promise<Sink> {
   server.on('error', () => { /* client resets during tests are expected */ });
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
+    server.listen(opts.port ?? 0, '127.0.0.1', () => resolve());
   });
   const addr = server.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : 0;
