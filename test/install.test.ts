@@ -195,6 +195,9 @@ test('--dry-run writes nothing, and says what it would do', async () => {
   assert.ok(s.changes === 0 && o.lines.some((l) => /would +mkdir -m 0711 \/var\/spool\/sysmail/.test(l)));
   assert.ok(o.lines.some((l) => /would +run: update-alternatives --install/.test(l)));
   assert.ok(!existsSync(join(root, 'var/lib/sysmail')));
+  const listed = o.lines.filter((l) => /^ {2}would /.test(l)).length;
+  assert.ok(listed > 0);
+  assert.equal(o.lines.at(-1), `sysmail install: would make ${listed} change(s), ${s.already} already done`, 'the summary counts the steps it listed');
 });
 
 test('an existing config is never overwritten; an edited file is kept by uninstall and stays recorded', async () => {

@@ -70,9 +70,10 @@ export async function runInstall(opts: InstallOptions): Promise<InstallSummary> 
     }
   }
   const what = opts.dryRun ? 'would make' : 'made';
-  opts.out(ops.done === 0 && !opts.dryRun
+  const count = opts.dryRun ? ops.planned : ops.done;
+  opts.out(count === 0
     ? `sysmail install: nothing to do (${ops.already} step(s) already done${ops.kept ? `, ${ops.kept} kept as found` : ''})`
-    : `sysmail install: ${what} ${ops.done} change(s), ${ops.already} already done${ops.kept ? `, ${ops.kept} kept as found` : ''}${opts.dryRun ? '' : `; recorded in ${STATE_FILE}`}`);
+    : `sysmail install: ${what} ${count} change(s), ${ops.already} already done${ops.kept ? `, ${ops.kept} kept as found` : ''}${opts.dryRun ? '' : `; recorded in ${STATE_FILE}`}`);
   return { changes: ops.done, already: ops.already, kept: ops.kept, distro };
 }
 
