@@ -133,6 +133,7 @@ export async function configCommand(argv: string[]): Promise<number> {
 
 export async function newaliasesCommand(argv: string[]): Promise<number> {
   const { opts } = parseOptions(argv, {}, 'newaliases');
+  if (opts.help) return (await import('./help.js')).helpCommand(['newaliases']);
   const config = await loadConfigFrom(opts);
   if (!config.general.aliases) { process.stdout.write('sysmail: no aliases file configured; nothing to do\n'); return EX.OK; }
   const { loadAliases } = await import('../router/aliases.js');

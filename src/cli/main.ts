@@ -34,6 +34,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 /** argv[0] names that behave like the classic programs. */
 const PERSONALITIES: Record<string, string> = {
   sendmail: 'sendmail', mailq: 'mailq', newaliases: 'newaliases', 'sysmail-notify': 'notify',
+  // The seed's script name: `oci-notification-mail {subject}` with the body on stdin (docs/integrations.md).
+  'oci-notification-mail': 'notify',
 };
 
 export async function main(argv: string[]): Promise<number> {

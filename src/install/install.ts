@@ -12,14 +12,14 @@
  * even when a later step fails, so uninstall can always undo what was done.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { EX, SysmailError } from '../core/errors.js';
 import type { Runner } from '../doctor/exec.js';
 import { detectDistro, under, type Distro } from './distro.js';
 import { rewriteUnit, wrapperScript } from './content.js';
 import {
   CONFIG_DIR, CONFIG_FILE, LOG_DIR, MAN_DIR, MAN_PAGES, SECRETS_DIR, SPOOL_DIR, SPOOL_DROP_MODE, SPOOL_PRIVATE,
-  SPOOL_PRIVATE_MODE, SPOOL_ROOT_MODE, STATE_DIR, STATE_FILE, UNIT_DIR, UNITS, WRAPPERS,
+  SPOOL_PRIVATE_MODE, SPOOL_ROOT_MODE, STATE_DIR, STATE_FILE, UNIT_DIR, UNITS, WRAPPER_MARKER, WRAPPERS,
 } from './layout.js';
 import { registerMta } from './mta.js';
 import { Ops } from './ops.js';
@@ -36,6 +36,8 @@ export interface InstallOptions {
   entry: string;
   run: Runner;
   out: (line: string) => void;
+  /** --notify-command PATH: a wrapper that runs `sysmail notify` (for old `oci-notification-mail {subject}` lines). */
+  notifyCommands?: string[];
 }
 
 export interface InstallSummary { changes: number; already: number; kept: number; distro: Distro }
@@ -95,6 +97,7 @@ async function steps(ops: Ops, opts: InstallOptions, distro: Distro): Promise<vo
   await ops.dir(LOG_DIR, 0o750, true);
 
   for (const w of Object.values(WRAPPERS)) await ops.file(w.path, wrapperScript(w, opts.node, opts.entry), 0o755, { upgrade: true });
+  for (const path of opts.notifyCommands ?? []) await notifyWrapper(ops, opts, path);
 
   for (const unit of UNITS) {
     const text = await packaged(opts, join('packaging', 'systemd', unit));
@@ -109,6 +112,24 @@ async function steps(ops: Ops, opts: InstallOptions, distro: Distro): Promise<vo
 
   await registerMta(ops, distro);
   await activate(ops);
+}
+
+/**
+ * A command name that old scripts and dnf-automatic's command_format call
+ * (`/usr/local/bin/oci-notification-mail {subject}`, body on stdin) that now
+ * runs `sysmail notify`. The admin asked for this path, so an old script in
+ * the way is an error naming it, not a silent "kept".
+ */
+async function notifyWrapper(ops: Ops, opts: InstallOptions, path: string): Promise<void> {
+  if (!isAbsolute(path)) {
+    throw new SysmailError('EUSAGE', `--notify-command ${path}: the path must be absolute`, { exit: EX.USAGE, hint: 'sysmail install --notify-command /usr/local/bin/oci-notification-mail' });
+  }
+  const have = await readFile(ops.p(path), 'utf8').catch(() => null);
+  if (have !== null && !have.includes(WRAPPER_MARKER)) {
+    throw new SysmailError('EINSTALL', `--notify-command: ${ops.p(path)} exists and was not written by sysmail (the old script?)`,
+      { exit: EX.CANTCREAT, hint: `keep it aside (mv ${path} ${path}.old), then run sysmail install --notify-command ${path} again` });
+  }
+  await ops.file(path, wrapperScript({ path, command: 'notify' }, opts.node, opts.entry), 0o755, { upgrade: true });
 }
 
 /** systemd and SELinux: only on a live system; under --root the commands are recorded for the target. */
