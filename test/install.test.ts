@@ -270,5 +270,12 @@ test('man pages render with groff -ww -man and no warning', async () => {
     assert.equal(r.err, null, `${page}: ${r.stderr}`);
     assert.equal(r.stderr, '', `${page} has groff warnings`);
     assert.ok(r.stdout.length > 500, page);
+    // A .TP tag is one input line: a synopsis split over two lines loses its end into the body.
+    const lines = r.stdout.replace(/.\x08/g, '').split('\n');
+    lines.forEach((line, i) => {
+      const isTag = /^ {7}\S/.test(line) && /^ {8,}\S/.test(lines[i + 1] ?? '');
+      const open = (line.match(/\[/g) ?? []).length;
+      if (isTag) assert.equal(open, (line.match(/\]/g) ?? []).length, `${page}: broken tag "${line.trim()}"`);
+    });
   }
 });
