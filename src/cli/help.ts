@@ -129,7 +129,8 @@ delivered until released.`,
   log: `sysmail log [--id ID] [--rcpt ADDR] [--status STATUS] [--event EVENT] [--since 2h|DATE] [-n N] [--json] [--file PATH]
 
 Shows the event log. Events: accepted, attempt, delivered, deferred, failed,
-bounced, expired, held, released, deleted, corrupt, error.`,
+bounced, expired, held, released, deleted, corrupt, rejected, error, reloaded
+(serve read its config again after SIGHUP).`,
   import: `sysmail import esmtprc|msmtprc|ssmtp|nullmailer [FILE] [--write] [--force] [--secrets-dir DIR] [-C PATH]
 
 Reads the configuration of the agent you have now (default locations: /etc/esmtprc
