@@ -139,7 +139,8 @@ then ~/.esmtprc; /etc/msmtprc, ~/.config/msmtp/config, ~/.msmtprc;
 equivalent sysmail.toml on stdout, with a warning on stderr, naming file and
 line, for anything it cannot carry over. --write writes the config to -C PATH
 (default /etc/sysmail/sysmail.toml) and each password to its own 0600 file
-under /etc/sysmail/secrets; nothing is overwritten without --force.
+in secrets/ beside it (/etc/sysmail/secrets; or --secrets-dir DIR); nothing
+is overwritten without --force.
 See docs/MIGRATION.md.`,
   mailq: `mailq   (sysmail queue, sendmail -bp)
 

@@ -1,0 +1,106 @@
+/**
+ * Docs that cannot drift: every fenced block of README.md and docs/*.md is
+ * extracted (test/helpers/doc-blocks.ts has the rules) and, unless the
+ * markdown marks it `<!-- doctest: skip — reason -->`, run as a reader would:
+ * `sh` blocks with `sh -e`, `toml` blocks through `sysmail config check`.
+ * A new block that someone adds later is picked up and run too.
+ *
+ * The sandbox: each document gets a throwaway host. Its blocks run in order
+ * (as a reader follows the page) in a private mount, PID and network
+ * namespace (util-linux unshare, as root): /etc, /var, /usr and /root are
+ * copy-on-write overlays whose changes land in a mkdtemp directory, /tmp is
+ * that document's own directory, the network has no interface up (nothing
+ * can leave the machine; a relay is unreachable, so mail stays queued), and
+ * every process a block started dies with it. The built CLI is
+ * /usr/bin/sysmail, /usr/local/bin/sysmail and /usr/sbin/sendmail, as after
+ * `sysmail install`; $EDITOR is `true`; /root holds message.eml and
+ * report.txt for the examples that read them.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { cliPath, repoRoot, tempDir } from './helpers/paths.js';
+import { completeToml, extractBlocks, type DocBlock } from './helpers/doc-blocks.js';
+
+const DOCS = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+const OVERLAID = ['etc', 'var', 'usr', 'root'];
+
+const SETUP = `set -e
+sb=$1
+for d in ${OVERLAID.join(' ')}; do
+  mount -t overlay overlay -o "lowerdir=/$d,upperdir=$sb/up/$d,workdir=$sb/work/$d" "/$d"
+done
+mount --bind "$sb/tmp" /tmp
+cd /root
+exec /bin/sh -ec "$2"`;
+
+function makeSandbox(): string {
+  const sb = tempDir('sysmail-doctest-');
+  for (const d of OVERLAID) { mkdirSync(join(sb, 'up', d), { recursive: true }); mkdirSync(join(sb, 'work', d), { recursive: true }); }
+  mkdirSync(join(sb, 'tmp'), { mode: 0o1777 });
+  const up = (p: string) => join(sb, 'up', p);
+  for (const p of ['usr/bin/sysmail', 'usr/local/bin/sysmail', 'usr/sbin/sendmail', 'usr/bin/mailq']) {
+    mkdirSync(dirname(up(p)), { recursive: true });
+    symlinkSync(cliPath, up(p));
+  }
+  writeFileSync(up('root/message.eml'), 'From: root\nTo: root\nSubject: doc example\n\nbody\n');
+  writeFileSync(up('root/report.txt'), 'all backups done\n');
+  return sb;
+}
+
+function runIn(sb: string, script: string): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('unshare', ['--mount', '--propagation', 'private', '--net', '--pid', '--fork', '--kill-child', '--mount-proc',
+      '/bin/sh', '-c', SETUP, 'sh', sb, script], {
+      env: { PATH: `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${dirname(process.execPath)}`, HOME: '/root', LANG: 'C.UTF-8', EDITOR: 'true', USER: 'root' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.stderr.on('data', (d) => { out += d; });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (code) => { clearTimeout(timer); resolve({ code, out }); });
+  });
+}
+
+const heredoc = (path: string, body: string) => `mkdir -p '${dirname(path)}'\ncat > '${path}' <<'SYSMAIL_DOCTEST_EOF'\n${body}SYSMAIL_DOCTEST_EOF\n`;
+
+function scriptFor(b: DocBlock, n: number): string {
+  if (b.action.kind === 'file') return heredoc(b.action.path, b.body);
+  if (b.lang === 'sh') return b.body;
+  const { toml, secretFiles } = completeToml(b.body);
+  const cfg = `/root/doc-block-${n}.toml`;
+  return secretFiles.map((f) => `mkdir -p '${dirname(f)}'\n[ -e '${f}' ] || { umask 077; echo doc-secret > '${f}'; }\n`).join('')
+    + heredoc(cfg, toml) + `sysmail config check -C ${cfg}\n`;
+}
+
+const all = DOCS.map((f) => extractBlocks(f, readFileSync(join(repoRoot, f), 'utf8')));
+
+test('every fenced block in the docs has a language, and a skip names its reason', () => {
+  assert.deepEqual(all.flatMap((d) => d.errors), []);
+});
+
+for (const { blocks } of all) {
+  if (blocks.length === 0) continue;
+  const file = blocks[0]!.file;
+  test(`${file}: every sh and toml block runs`, async (t) => {
+    assert.equal(process.geteuid?.(), 0, 'the doc test needs root (mount namespaces)');
+    const sb = makeSandbox();
+    let ran = 0;
+    let skipped = 0;
+    const failures: string[] = [];
+    for (const [n, b] of blocks.entries()) {
+      if (b.action.kind === 'skip') { skipped++; t.diagnostic(`skipped ${b.file}:${b.line} (${b.lang}): ${b.action.reason}`); continue; }
+      if (b.action.kind === 'show') continue;
+      const r = await runIn(sb, scriptFor(b, n));
+      ran++;
+      // Every broken block is reported, not only the first.
+      if (r.code !== 0) failures.push(`${b.file}:${b.line} (${b.lang}) exited ${r.code}:\n${b.body}--- output ---\n${r.out.slice(-1500)}`);
+    }
+    t.diagnostic(`${file}: ran ${ran} block(s), skipped ${skipped}`);
+    assert.equal(failures.length, 0, `${failures.length} doc block(s) failed:\n\n${failures.join('\n\n')}`);
+  });
+}
