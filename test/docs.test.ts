@@ -11,7 +11,8 @@
  * copy-on-write overlays whose changes land in a mkdtemp directory, /tmp is
  * that document's own directory, the network has no interface up (nothing
  * can leave the machine; a relay is unreachable, so mail stays queued), and
- * every process a block started dies with it. The built CLI is
+ * every process a block started dies with it; /run is empty, so systemctl
+ * cannot reach the host's systemd. The built CLI is
  * /usr/bin/sysmail, /usr/local/bin/sysmail and /usr/sbin/sendmail, as after
  * `sysmail install`; $EDITOR is `true`; /root holds message.eml and
  * report.txt for the examples that read them.
@@ -33,6 +34,7 @@ for d in ${OVERLAID.join(' ')}; do
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$sb/up/$d,workdir=$sb/work/$d" "/$d"
 done
 mount --bind "$sb/tmp" /tmp
+mount -t tmpfs -o mode=0755 tmpfs /run   # no way to the host's systemd or D-Bus
 cd /root
 exec /bin/sh -ec "$2"`;
 
@@ -71,10 +73,12 @@ const heredoc = (path: string, body: string) => `mkdir -p '${dirname(path)}'\nca
 function scriptFor(b: DocBlock, n: number): string {
   if (b.action.kind === 'file') return heredoc(b.action.path, b.body);
   if (b.lang === 'sh') return b.body;
-  const { toml, secretFiles } = completeToml(b.body);
+  const { toml, secretFiles, credentials } = completeToml(b.body);
   const cfg = `/root/doc-block-${n}.toml`;
+  // As systemd's LoadCredential= would provide them.
+  const creds = credentials.map((c) => `mkdir -p /run/credentials/sysmail && (umask 077; echo doc-secret > '/run/credentials/sysmail/${c}')\n`).join('');
   return secretFiles.map((f) => `mkdir -p '${dirname(f)}'\n[ -e '${f}' ] || { umask 077; echo doc-secret > '${f}'; }\n`).join('')
-    + heredoc(cfg, toml) + `sysmail config check -C ${cfg}\n`;
+    + creds + heredoc(cfg, toml) + `CREDENTIALS_DIRECTORY=/run/credentials/sysmail sysmail config check -C ${cfg}\n`;
 }
 
 const all = DOCS.map((f) => extractBlocks(f, readFileSync(join(repoRoot, f), 'utf8')));

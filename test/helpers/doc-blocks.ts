@@ -75,9 +75,10 @@ export function extractBlocks(file: string, text: string): { blocks: DocBlock[];
  * A config fragment made checkable: transports that routes name but the
  * fragment does not define become `type = "stdout"`, and transports without
  * any route get a catch-all route. "…" (an elided OCID or user name) becomes
- * "example". Returns the text and the password files it references.
+ * "example". Returns the text, and the password files and systemd
+ * credentials it references (the test makes each, as an admin would).
  */
-export function completeToml(text: string): { toml: string; secretFiles: string[] } {
+export function completeToml(text: string): { toml: string; secretFiles: string[]; credentials: string[] } {
   const toml = text.replace(/…/g, 'example');
   const doc = parse(toml) as Record<string, unknown>;
   const transports = (doc.transports ?? {}) as Record<string, unknown>;
@@ -91,15 +92,17 @@ export function completeToml(text: string): { toml: string; secretFiles: string[
   for (const n of named) if (!(n in transports)) extra += `\n[transports.${JSON.stringify(n)}]\ntype = "stdout"\n`;
   if (routes.length === 0 && Object.keys(transports).length > 0) extra += `\n[[routes]]\ntransport = ${JSON.stringify(Object.keys(transports)[0])}\n`;
   const secretFiles: string[] = [];
+  const credentials: string[] = [];
   const walk = (v: unknown): void => {
     if (Array.isArray(v)) { v.forEach(walk); return; }
     if (v && typeof v === 'object') {
       for (const [k, x] of Object.entries(v)) {
         if (k === 'password_file' && typeof x === 'string') secretFiles.push(x);
+        else if (k === 'password_credential' && typeof x === 'string') credentials.push(x);
         else walk(x);
       }
     }
   };
   walk(doc);
-  return { toml: toml + extra, secretFiles };
+  return { toml: toml + extra, secretFiles, credentials };
 }
