@@ -83,6 +83,36 @@ function scriptFor(b: DocBlock, n: number): string {
 
 const all = DOCS.map((f) => extractBlocks(f, readFileSync(join(repoRoot, f), 'utf8')));
 
+test('block rules: a fence needs a language, a skip its reason; a sysmail command hidden in a text block is caught', () => {
+  const md = [
+    '```', 'sysmail queue', '```',
+    '<!-- doctest: skip -->', '```sh', 'dnf install x', '```',
+    '```text', '$ sysmail flush', '```',
+    '<!-- doctest: skip — needs a real EL host -->', '```sh', 'dnf install x', '```',
+    '<!-- doctest: file /etc/esmtprc -->', '```conf', 'hostname = a:25', '```',
+    '  ```toml', '  [spool]', '  mode = "ram"', '  ```',
+  ].join('\n');
+  const { blocks, errors } = extractBlocks('x.md', md);
+  assert.equal(errors.length, 3, errors.join('\n'));
+  assert.match(errors[0]!, /^x\.md:1: a fenced block without a language/);
+  assert.match(errors[1]!, /^x\.md:4: "doctest: skip" needs a reason/);
+  assert.match(errors[2]!, /^x\.md:9: a sysmail command in a "text" block/);
+  assert.deepEqual(blocks.map((b) => b.action), [
+    { kind: 'show' }, { kind: 'skip', reason: '' }, { kind: 'show' }, { kind: 'skip', reason: 'needs a real EL host' },
+    { kind: 'file', path: '/etc/esmtprc' }, { kind: 'run' },
+  ]);
+  assert.equal(blocks[5]!.body, '[spool]\nmode = "ram"\n', 'indentation of a block inside a list item is removed');
+});
+
+test('a toml fragment is completed only with what it names: stub transports, a catch-all route, its secrets', () => {
+  const c = completeToml('[[routes]]\nname = "a"\ntransports = ["relay", "ons"]\n\n[transports.relay]\ntype = "smtp"\nhost = "h"\nusername = "u"\npassword_file = "/etc/sysmail/secrets/r.pass"\n');
+  assert.match(c.toml, /\[transports\."ons"\]\ntype = "stdout"/);
+  assert.doesNotMatch(c.toml, /\[transports\."relay"\]/);
+  assert.deepEqual(c.secretFiles, ['/etc/sysmail/secrets/r.pass']);
+  assert.match(completeToml('[transports.x]\ntype = "stdout"\n').toml, /\[\[routes\]\]\ntransport = "x"/);
+  assert.match(completeToml('topic_id = "ocid1.onstopic.oc1.fra.aaaa…"\n').toml, /aaaaexample/);
+});
+
 test('every fenced block in the docs has a language, and a skip names its reason', () => {
   assert.deepEqual(all.flatMap((d) => d.errors), []);
 });
