@@ -6,8 +6,10 @@
  * `match.sender`, placed before the catch-all route of the default identity.
  * An `mda` becomes a command transport with a route for local recipients
  * (all mail with `force_mda`); %T becomes {local}, the recipients' local
- * names, space-separated in one argument, exactly what esmtp passed. Passwords go to secret files. Everything esmtp
- * did that sysmail does differently is a warning with its line.
+ * names, space-separated in one argument, exactly what esmtp passed.
+ * qualifydomain qualifies only: it never makes its domain local, and with an
+ * mda bare names keep going to the MDA. Passwords go to secret files.
+ * Everything esmtp did that sysmail does differently is a warning with its line.
  * Pure: text in, ImportResult out; never throws.
  */
 import { commandArgv } from './shell-words.js';
