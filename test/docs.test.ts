@@ -138,3 +138,14 @@ for (const { blocks } of all) {
     assert.equal(failures.length, 0, `${failures.length} doc block(s) failed:\n\n${failures.join('\n\n')}`);
   });
 }
+
+test('man/sysmail.toml.5 is what scripts/man.mjs makes from docs/CONFIG.md', async () => {
+  const r = await new Promise<{ code: number | null; out: string }>((resolve) => {
+    const c = spawn(process.execPath, [join(repoRoot, 'scripts', 'man.mjs'), '--check'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    c.stdout.on('data', (d) => { out += d; });
+    c.stderr.on('data', (d) => { out += d; });
+    c.on('close', (code) => resolve({ code, out }));
+  });
+  assert.equal(r.code, 0, `${r.out}fix: node scripts/man.mjs`);
+});
