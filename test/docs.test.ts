@@ -9,7 +9,8 @@
  * (as a reader follows the page) in a private mount, PID and network
  * namespace (util-linux unshare, as root): /etc, /var, /usr and /root are
  * copy-on-write overlays whose changes land in a mkdtemp directory, /tmp is
- * that document's own directory, the network has no interface up (nothing
+ * that document's own directory, every other top-level directory (the
+ * checkout too) is read-only, the network has no interface up (nothing
  * can leave the machine; a relay is unreachable, so mail stays queued), and
  * every process a block started dies with it; /run is empty, so systemctl
  * cannot reach the host's systemd. The built CLI is
@@ -34,6 +35,12 @@ for d in ${OVERLAID.join(' ')}; do
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$sb/up/$d,workdir=$sb/work/$d" "/$d"
 done
 mount --bind "$sb/tmp" /tmp
+# Everything else is read-only: a block cannot touch the checkout or anything else on this host.
+for d in /*; do
+  case "$d" in /etc|/var|/usr|/root|/tmp|/run|/proc|/sys|/dev) continue ;; esac
+  [ -d "$d" ] && [ ! -L "$d" ] || continue
+  mount --bind "$d" "$d" && mount -o remount,bind,ro "$d"
+done
 mount -t tmpfs -o mode=0755 tmpfs /run   # no way to the host's systemd or D-Bus
 cd /root
 exec /bin/sh -ec "$2"`;
