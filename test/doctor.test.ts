@@ -424,4 +424,13 @@ test('OCI: a signed GetTopic proves the key; a wrong key is 401; a skewed Date h
     assert.match(clock.fix!, /timedatectl set-ntp true/);
   } finally { skewed.server.close(); }
   assert.equal(clockVerdict('x', Date.now(), undefined, new URL('https://h/')), null);
+
+  // A topic from another region: said before any request is sent.
+  const elsewhere = await fakeTopic(pem, `${tenancy}/${user}/${fp}`, 0);
+  try {
+    const t = (await probeOci({ ...cfg(elsewhere.url), region: 'eu-frankfurt-1' })).find((r) => r.check === 'transport oci')!;
+    assert.equal(t.status, 'fail');
+    assert.match(t.detail, /the topic OCID is in us-ashburn-1 .* region = "eu-frankfurt-1"/);
+    assert.equal(elsewhere.gets, 0);
+  } finally { elsewhere.server.close(); }
 });
