@@ -21,7 +21,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { cliPath, repoRoot, tempDir } from './helpers/paths.js';
 import { completeToml, extractBlocks, type DocBlock } from './helpers/doc-blocks.js';
@@ -130,6 +130,7 @@ for (const { blocks } of all) {
   test(`${file}: every sh and toml block runs`, async (t) => {
     assert.equal(process.geteuid?.(), 0, 'the doc test needs root (mount namespaces)');
     const sb = makeSandbox();
+    t.after(() => rmSync(sb, { recursive: true, force: true }));
     let ran = 0;
     let skipped = 0;
     const failures: string[] = [];
