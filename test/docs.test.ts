@@ -12,8 +12,9 @@
  * that document's own directory, every other top-level directory (the
  * checkout too) is read-only, the network has no interface up (nothing
  * can leave the machine; a relay is unreachable, so mail stays queued), and
- * every process a block started dies with it; /run is empty, so systemctl
- * cannot reach the host's systemd. The built CLI is
+ * every process a block started dies with it; /run is empty but for the
+ * checkout (/run/checkout), so systemctl cannot reach the host's systemd.
+ * The built CLI is
  * /usr/bin/sysmail, /usr/local/bin/sysmail and /usr/sbin/sendmail, as after
  * `sysmail install`; $EDITOR is `true`; /root holds message.eml and
  * report.txt for the examples that read them.
@@ -22,7 +23,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { cliPath, repoRoot, tempDir } from './helpers/paths.js';
 import { completeToml, extractBlocks, type DocBlock } from './helpers/doc-blocks.js';
 
@@ -34,6 +35,9 @@ sb=$1
 for d in ${OVERLAID.join(' ')}; do
   mount -t overlay overlay -o "lowerdir=/$d,upperdir=$sb/up/$d,workdir=$sb/work/$d" "/$d"
 done
+# The checkout, where /tmp cannot hide it (CI may clone under /tmp).
+mount -t tmpfs -o mode=0755 tmpfs /run   # and no way to the host's systemd or D-Bus
+mkdir /run/checkout && mount --bind "$3" /run/checkout && mount -o remount,bind,ro /run/checkout
 mount --bind "$sb/tmp" /tmp
 # Everything else is read-only: a block cannot touch the checkout or anything else on this host.
 for d in /*; do
@@ -41,7 +45,6 @@ for d in /*; do
   [ -d "$d" ] && [ ! -L "$d" ] || continue
   mount --bind "$d" "$d" && mount -o remount,bind,ro "$d"
 done
-mount -t tmpfs -o mode=0755 tmpfs /run   # no way to the host's systemd or D-Bus
 cd /root
 exec /bin/sh -ec "$2"`;
 
@@ -50,9 +53,10 @@ function makeSandbox(): string {
   for (const d of OVERLAID) { mkdirSync(join(sb, 'up', d), { recursive: true }); mkdirSync(join(sb, 'work', d), { recursive: true }); }
   mkdirSync(join(sb, 'tmp'), { mode: 0o1777 });
   const up = (p: string) => join(sb, 'up', p);
+  assert.ok(!relative(repoRoot, cliPath).startsWith('..'), `the CLI under test (${cliPath}) is in the checkout`);
   for (const p of ['usr/bin/sysmail', 'usr/local/bin/sysmail', 'usr/sbin/sendmail', 'usr/bin/mailq']) {
     mkdirSync(dirname(up(p)), { recursive: true });
-    symlinkSync(cliPath, up(p));
+    symlinkSync(join('/run/checkout', relative(repoRoot, cliPath)), up(p));
   }
   writeFileSync(up('root/message.eml'), 'From: root\nTo: root\nSubject: doc example\n\nbody\n');
   writeFileSync(up('root/report.txt'), 'all backups done\n');
@@ -62,7 +66,7 @@ function makeSandbox(): string {
 function runIn(sb: string, script: string): Promise<{ code: number | null; out: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn('unshare', ['--mount', '--propagation', 'private', '--net', '--pid', '--fork', '--kill-child', '--mount-proc',
-      '/bin/sh', '-c', SETUP, 'sh', sb, script], {
+      '/bin/sh', '-c', SETUP, 'sh', sb, script, repoRoot], {
       env: { PATH: `/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${dirname(process.execPath)}`, HOME: '/root', LANG: 'C.UTF-8', EDITOR: 'true', USER: 'root' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
