@@ -38,9 +38,9 @@ interface Dump { argv: string[]; env: Record<string, string>; stdin: string; uid
 const readDump = (p: string): Dump => JSON.parse(readFileSync(p, 'utf8'));
 
 test('placeholders: substituted inside single elements, one pass, unknown names kept', () => {
-  const values = { subject: HOSTILE, body: 'b {to}', from: 'f@x', to: 'a@x,b@x', id: 'Q1', host: 'h' };
-  const argv = expandArgv(['notify', '--title={subject}', '{body}', '{from}->{to}', '{id}@{host}', '{unknown}', 'plain'], values);
-  assert.deepEqual(argv, ['notify', `--title=${HOSTILE}`, 'b {to}', 'f@x->a@x,b@x', 'Q1@h', '{unknown}', 'plain']);
+  const values = { subject: HOSTILE, body: 'b {to}', from: 'f@x', to: 'a@x,b@x', local: 'a b', id: 'Q1', host: 'h' };
+  const argv = expandArgv(['notify', '--title={subject}', '{body}', '{from}->{to}', '{id}@{host}', '{unknown}', 'plain', '-d', '{local}'], values);
+  assert.deepEqual(argv, ['notify', `--title=${HOSTILE}`, 'b {to}', 'f@x->a@x,b@x', 'Q1@h', '{unknown}', 'plain', '-d', 'a b']);
   assert.deepEqual(findUnknownPlaceholders(['{subject}', '{nope}', 'x{also}y']), ['{nope}', '{also}']);
   const big = expandArgv(['{body}'], { ...values, body: 'x'.repeat(MAX_PLACEHOLDER_CHARS * 2) + '\0' });
   assert.equal(big[0].length, MAX_PLACEHOLDER_CHARS);

@@ -8,9 +8,9 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { dirname, join } from 'node:path';
@@ -166,7 +166,11 @@ test('broken host: missing spool, sendmail that is exim, unreachable relay: each
   assert.equal(code, 69);
   const spool = find(items, 'spool', 'fail')[0]!;
   assert.match(spool.detail, /does not exist/);
-  assert.match(spool.fix!, /sysmail install.*mkdir -m 0711/s);
+  assert.match(spool.fix!, /sysmail install.*mkdir -p -m 0711/s);
+  // The fix works as printed, and again when run twice (mkdir -p).
+  const manual = /\(or: (.*)\)$/s.exec(spool.fix!)![1]!;
+  for (let i = 0; i < 2; i++) assert.equal(spawnSync('/bin/sh', ['-c', manual]).status, 0, manual);
+  assert.equal(statSync(join(h.spool, 'drop')).mode & 0o7777, 0o1777);
   const sm = find(items, 'sendmail', 'fail')[0]!;
   assert.match(sm.detail, /\/usr\/sbin\/sendmail → \/etc\/alternatives\/mta → \/usr\/sbin\/exim4/);
   assert.match(sm.detail, /goes to \/usr\/sbin\/exim4/);
@@ -420,4 +424,13 @@ test('OCI: a signed GetTopic proves the key; a wrong key is 401; a skewed Date h
     assert.match(clock.fix!, /timedatectl set-ntp true/);
   } finally { skewed.server.close(); }
   assert.equal(clockVerdict('x', Date.now(), undefined, new URL('https://h/')), null);
+
+  // A topic from another region: said before any request is sent.
+  const elsewhere = await fakeTopic(pem, `${tenancy}/${user}/${fp}`, 0);
+  try {
+    const t = (await probeOci({ ...cfg(elsewhere.url), region: 'eu-frankfurt-1' })).find((r) => r.check === 'transport oci')!;
+    assert.equal(t.status, 'fail');
+    assert.match(t.detail, /the topic OCID is in us-ashburn-1 .* region = "eu-frankfurt-1"/);
+    assert.equal(elsewhere.gets, 0);
+  } finally { elsewhere.server.close(); }
 });

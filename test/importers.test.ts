@@ -151,7 +151,7 @@ test('golden details: the esmtp sample carries each identity without inheritance
   ]);
   const mda = cfg.transports.mda;
   assert.equal(mda?.type, 'command');
-  if (mda?.type === 'command') assert.deepEqual(mda.argv, ['/usr/bin/procmail', '-d', '{to}']);
+  if (mda?.type === 'command') assert.deepEqual(mda.argv, ['/usr/bin/procmail', '-d', '{local}']);
 });
 
 test('golden details: msmtp inheritance, twin accounts and the nullmailer fallback', () => {
@@ -281,7 +281,7 @@ test('esmtprc commands: preconnect split or wrapped, mda placeholders never past
   const mda = cfg.transports.mda!;
   assert.equal(mda.type, 'command');
   if (mda.type === 'command') {
-    assert.deepEqual(mda.argv, ['/bin/sh', '-c', '/usr/bin/deliver -f "$2" "$1" >> /var/log/mda.log', 'sh', '{to}', '{from}']);
+    assert.deepEqual(mda.argv, ['/bin/sh', '-c', '/usr/bin/deliver -f "$2" "$1" >> /var/log/mda.log', 'sh', '{local}', '{from}']);
   }
   assert.deepEqual(cfg.routes.map((x) => [x.name, x.match, x.transports]), [['mda', null, ['mda']]]);
   assert.ok(r.warnings.some((w) => w.line === 4 && /\/bin\/sh -c/.test(w.message)));
@@ -525,4 +525,31 @@ test('readImportSource: given paths, sibling revaliases, nullmailer directories,
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('esmtp "force sender" with a display name: the address becomes force_sender, the name is a warning', () => {
+  const r = importEsmtprc('hostname smtp.example.com:587\nstarttls required\nforce sender = "Joe <joe@example.com>"\n', 'esmtprc', OPTS);
+  const t = validate(r.toml).transports.smarthost as SmtpTransportConfig;
+  assert.equal(t.forceSender, 'joe@example.com');
+  assert.ok(r.warnings.some((w) => w.line === 3 && /display name "Joe"/.test(w.message)), JSON.stringify(r.warnings));
+});
+
+test('esmtp qualifydomain only qualifies: its domain is not made local (mail for it goes to the relay)', () => {
+  const r = importEsmtprc('hostname smtp.example.com:587\nstarttls required\nqualifydomain example.com\n', 'esmtprc', OPTS);
+  const cfg = validate(r.toml);
+  assert.equal(cfg.general.domain, 'example.com');
+  assert.deepEqual(cfg.general.localDomains, ['host.example.org', 'localhost']);
+});
+
+test('esmtp qualifydomain with an mda: bare names keep going to the MDA, with {local} as %T was', () => {
+  const r = importEsmtprc('hostname smtp.example.com:587\nstarttls required\nqualifydomain example.com\nmda "/usr/bin/procmail -d %T"\n', 'esmtprc', OPTS);
+  const cfg = validate(r.toml);
+  assert.equal(cfg.general.domain, 'host.example.org', 'bare "root" -> root@host.example.org, which the local-mda route takes');
+  assert.deepEqual(cfg.routes[0]!.match, { domain: ['host.example.org', 'localhost'] });
+  assert.ok(r.warnings.some((w) => w.line === 3 && /bare names keep reaching the MDA/.test(w.message)));
+});
+
+test('esmtp identity at the qualify domain: the import says that local users\' mail without -f takes it too', () => {
+  const r = importEsmtprc('hostname smtp.example.com:587\nstarttls required\nqualifydomain example.com\n\nidentity root@example.com\n\thostname other.example.com:587\n\tstarttls required\n', 'esmtprc', OPTS);
+  assert.ok(r.warnings.some((w) => w.line === 5 && /mail that root sends without -f also has that sender/.test(w.message)), JSON.stringify(r.warnings));
 });

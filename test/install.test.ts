@@ -197,6 +197,9 @@ test('--dry-run writes nothing, and says what it would do', async () => {
   assert.ok(s.changes === 0 && o.lines.some((l) => /would +mkdir -m 0711 \/var\/spool\/sysmail/.test(l)));
   assert.ok(o.lines.some((l) => /would +run: update-alternatives --install/.test(l)));
   assert.ok(!existsSync(join(root, 'var/lib/sysmail')));
+  const listed = o.lines.filter((l) => /^ {2}would /.test(l)).length;
+  assert.ok(listed > 0);
+  assert.equal(o.lines.at(-1), `sysmail install: would make ${listed} change(s), ${s.already} already done`, 'the summary counts the steps it listed');
 });
 
 test('an existing config is never overwritten; an edited file is kept by uninstall and stays recorded', async () => {
@@ -269,6 +272,13 @@ test('man pages render with groff -ww -man and no warning', async () => {
     assert.equal(r.err, null, `${page}: ${r.stderr}`);
     assert.equal(r.stderr, '', `${page} has groff warnings`);
     assert.ok(r.stdout.length > 500, page);
+    // A .TP tag is one input line: a synopsis split over two lines loses its end into the body.
+    const lines = r.stdout.replace(/.\x08/g, '').split('\n');
+    lines.forEach((line, i) => {
+      const isTag = /^ {7}\S/.test(line) && /^ {8,}\S/.test(lines[i + 1] ?? '');
+      const open = (line.match(/\[/g) ?? []).length;
+      if (isTag) assert.equal(open, (line.match(/\]/g) ?? []).length, `${page}: broken tag "${line.trim()}"`);
+    });
   }
 });
 

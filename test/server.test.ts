@@ -635,6 +635,13 @@ describe('sysmail serve (the CLI, from the build)', () => {
     await waitFor(() => /reload failed, the old configuration stays in use/.test(stderr), 5000, 'the reload error');
     writeFileSync(cfg, good);
     child.kill('SIGHUP');
+    await waitFor(() => /sysmail: configuration reloaded from .*sysmail\.toml: 1 transport\(s\), 1 route\(s\)\n/.test(stderr), 5000, `the reload line without -v (stderr: ${stderr})`);
+    writeFileSync(cfg, good.replace('sysmail.log', 'other.log'));
+    child.kill('SIGHUP');
+    await waitFor(() => /reloaded .*; log\.file changed and take effect after a restart/.test(stderr), 5000, 'what needs a restart');
+    const logged = readFileSync(join(dir, 'log', 'sysmail.log'), 'utf8');
+    assert.match(logged, /"event":"reloaded","id":null.*"status":"ok"/, 'the reload is in the event log');
+    writeFileSync(cfg, good);
 
     const c = await Client.connect(port);
     assert.equal((await c.reply()).code, 220, 'still serving after a bad reload');

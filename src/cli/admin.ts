@@ -158,7 +158,10 @@ export async function configCommand(argv: string[]): Promise<number> {
   if (action === 'check') {
     // Resolve every secret once: a missing password file should show up now, not at 3 a.m.
     const { checkSecrets } = await import('../config/secrets.js');
-    const problems = await checkSecrets(config);
+    const { checkOciTransports } = await import('../config/check-oci.js');
+    const oci = await checkOciTransports(config);
+    for (const w of oci.warnings) process.stderr.write(`sysmail: warning: ${w}\n`);
+    const problems = [...await checkSecrets(config), ...oci.problems];
     for (const p of problems) process.stderr.write(`sysmail: ${p.message}${p.hint ? `\nsysmail: fix: ${p.hint}` : ''}\n`);
     if (problems.length > 0) return EX.CONFIG;
     process.stdout.write(`${config.source ?? 'embedded default'}: OK (${Object.keys(config.transports).length} transport(s), `
@@ -175,6 +178,7 @@ export async function configCommand(argv: string[]): Promise<number> {
 
 export async function newaliasesCommand(argv: string[]): Promise<number> {
   const { opts } = parseOptions(argv, {}, 'newaliases');
+  if (opts.help) return (await import('./help.js')).helpCommand(['newaliases']);
   const config = await loadConfigFrom(opts);
   if (!config.general.aliases) { process.stdout.write('sysmail: no aliases file configured; nothing to do\n'); return EX.OK; }
   const { loadAliases } = await import('../router/aliases.js');

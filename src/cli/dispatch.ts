@@ -9,6 +9,8 @@ import { EX, toSysmailError } from '../core/errors.js';
 /** argv[0] names that behave like the classic programs. */
 export const PERSONALITIES: Record<string, string> = {
   sendmail: 'sendmail', mailq: 'mailq', newaliases: 'newaliases', 'sysmail-notify': 'notify',
+  // The seed's script name: `oci-notification-mail {subject}` with the body on stdin (docs/dnf-automatic.md).
+  'oci-notification-mail': 'notify',
 };
 
 /** The command name and its arguments, from the program name (argv[1]) and the arguments. */

@@ -1,5 +1,11 @@
-/** `sysmail help [COMMAND]` and `--help`: reads like a man page. */
-import { EX } from '../core/errors.js';
+/**
+ * `sysmail help [COMMAND]` and `--help`: reads like a man page.
+ * Every command has help: a topic here, or the command's own --help text
+ * (serve, doctor, test, install, uninstall keep theirs beside their options).
+ * An unknown topic is a usage error (64) naming the commands, never the
+ * generic text, so a typo cannot pass for an answer.
+ */
+import { EX, SysmailError } from '../core/errors.js';
 
 const MAIN = `NAME
     sysmail - system mail that arrives
@@ -109,7 +115,10 @@ accepted and ignored. --queue only queues.`,
   notify: `sysmail notify SUBJECT < body
 
 For scripts written as 'cat report | notify-script "Subject"': sends standard
-input to general.admin. A symlink named sysmail-notify behaves the same.`,
+input to general.admin. A symlink to sysmail named sysmail-notify or
+oci-notification-mail behaves the same; 'sysmail install --notify-command
+/usr/local/bin/oci-notification-mail' writes such a command, so an old
+command_format = "/usr/local/bin/oci-notification-mail {subject}" keeps working.`,
   flush: `sysmail flush [--id ID]… [--due] [--quiet] [-v]
 
 Runs one delivery pass: recovers claims left by crashed processes, imports the
@@ -126,7 +135,8 @@ delivered until released.`,
   log: `sysmail log [--id ID] [--rcpt ADDR] [--status STATUS] [--event EVENT] [--since 2h|DATE] [-n N] [--json] [--file PATH]
 
 Shows the event log. Events: accepted, attempt, delivered, deferred, failed,
-bounced, expired, held, released, deleted, corrupt, error.`,
+bounced, expired, held, released, deleted, corrupt, rejected, error, reloaded
+(serve read its config again after SIGHUP).`,
   import: `sysmail import esmtprc|msmtprc|ssmtp|nullmailer [FILE] [--write] [--force] [--secrets-dir DIR] [-C PATH]
 
 Reads the configuration of the agent you have now (default locations: /etc/esmtprc
@@ -135,7 +145,8 @@ then ~/.esmtprc; /etc/msmtprc, ~/.config/msmtp/config, ~/.msmtprc;
 equivalent sysmail.toml on stdout, with a warning on stderr, naming file and
 line, for anything it cannot carry over. --write writes the config to -C PATH
 (default /etc/sysmail/sysmail.toml) and each password to its own 0600 file
-under /etc/sysmail/secrets; nothing is overwritten without --force.
+in secrets/ beside it (/etc/sysmail/secrets; or --secrets-dir DIR); nothing
+is overwritten without --force.
 See docs/MIGRATION.md.`,
   status: `sysmail status [--json]
 
@@ -161,16 +172,51 @@ they survive restarts), each transport's last success and last error class,
 and sysmail_build_info. serve and flush write the same text to metrics.file
 (atomically, only when it changed, at most every metrics.min_interval); --write
 does it now. See docs/fleet.md.`,
+  mailq: `mailq   (sysmail queue, sendmail -bp)
+
+Lists the queue like Postfix's mailq: each message's id, size, arrival time,
+sender and recipients with its last error and next attempt. See 'sysmail help
+queue' for the options.`,
+  newaliases: `newaliases   (sendmail -bi, -I)
+
+sysmail reads /etc/aliases directly on every delivery, so there is nothing to
+rebuild: it reads the file, names each line it cannot use, prints how many
+aliases it holds, and exits 0.`,
+  help: `sysmail help [COMMAND]
+
+The overview, or the help of one command. 'sysmail COMMAND --help' is the same.`,
+  version: `sysmail version   (or --version, -V)
+
+Prints the version of sysmail and of node.`,
   config: `sysmail config check | show
 
 check: validate the config (exit 78 with FILE:LINE: key: problem for each
 error). show: the effective config with every default, secrets redacted.`,
 };
 
+type Command = (argv: string[], invokedAs: string) => Promise<number>;
+
+/** Commands whose help text lives with their options: `help X` runs `X --help`. */
+const OWN_HELP: Record<string, () => Promise<Command>> = {
+  serve: async () => (await import('./serve.js')).serveCommand,
+  doctor: async () => (await import('./doctor.js')).doctorCommand,
+  test: async () => (await import('./doctor.js')).testCommand,
+  install: async () => (await import('./install.js')).installCommand,
+  uninstall: async () => (await import('./install.js')).uninstallCommand,
+};
+
+/** Every command `sysmail help` knows (main.ts's table must match; a test checks). */
+export const HELP_TOPICS = [...Object.keys(TOPICS), ...Object.keys(OWN_HELP)].sort();
+
 export async function helpCommand(argv: string[]): Promise<number> {
   const topic = argv[0];
-  process.stdout.write((topic && TOPICS[topic] ? TOPICS[topic] : MAIN) + '\n');
-  return EX.OK;
+  if (topic === undefined) { process.stdout.write(MAIN + '\n'); return EX.OK; }
+  const text = TOPICS[topic];
+  if (text !== undefined) { process.stdout.write(text + '\n'); return EX.OK; }
+  const own = OWN_HELP[topic];
+  if (own) return (await own())(['--help'], 'sysmail');
+  throw new SysmailError('EUSAGE', `no help for "${topic}": it is not a sysmail command`,
+    { exit: EX.USAGE, hint: `sysmail help COMMAND, with one of: ${HELP_TOPICS.join(', ')}` });
 }
 
 /** `sysmail --version`: the package version and the commit it was built from (dist/build-info.json). */

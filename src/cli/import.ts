@@ -2,8 +2,10 @@
  * `sysmail import esmtprc|msmtprc|ssmtp|nullmailer [FILE] [--write] [--force]`:
  * prints the equivalent sysmail.toml on stdout and every warning, with its
  * file and line, on stderr; `--write` writes the config (the -C path, default
- * /etc/sysmail/sysmail.toml) and each password into its own 0600 file.
+ * /etc/sysmail/sysmail.toml) and each password into its own 0600 file in
+ * secrets/ beside it (or --secrets-dir).
  */
+import { dirname, join, resolve } from 'node:path';
 import { EX, usageError } from '../core/errors.js';
 import { parseOptions } from './options.js';
 
@@ -17,7 +19,9 @@ export async function importCommand(argv: string[]): Promise<number> {
   }
   if (args.length > 2) throw usageError('import takes one file (or directory, for nullmailer)');
   const { importFrom, formatWarnings, writeImport } = await import('../importers/index.js');
-  const secretsDir = typeof opts['secrets-dir'] === 'string' ? opts['secrets-dir'] : undefined;
+  const configPath = typeof opts.config === 'string' ? opts.config : '/etc/sysmail/sysmail.toml';
+  // Passwords go beside the config they belong to (-C /srv/x/sysmail.toml -> /srv/x/secrets), unless told otherwise.
+  const secretsDir = resolve(typeof opts['secrets-dir'] === 'string' ? opts['secrets-dir'] : join(dirname(resolve(configPath)), 'secrets'));
   const result = await importFrom(kind as never, args[1] ?? null, { secretsDir });
   if (result.warnings.length > 0) process.stderr.write(formatWarnings(result.warnings) + '\n');
   if (!opts.write) {
@@ -28,7 +32,6 @@ export async function importCommand(argv: string[]): Promise<number> {
     }
     return EX.OK;
   }
-  const configPath = typeof opts.config === 'string' ? opts.config : '/etc/sysmail/sysmail.toml';
   const report = await writeImport(result, { configPath, secretsDir, force: opts.force === true });
   process.stdout.write(`wrote ${report.configPath}${report.secretFiles.length ? ` and ${report.secretFiles.join(', ')} (0600)` : ''}\n`
     + `next: sysmail config check -C ${report.configPath}\n`);

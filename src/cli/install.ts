@@ -12,7 +12,7 @@ import { resolve } from 'node:path';
 import { EX, SysmailError } from '../core/errors.js';
 import { parseOptions } from './options.js';
 
-const HELP = `sysmail install [--dry-run] [--root DIR] [--node PATH] [--entry PATH] [--package-mode]
+const HELP = `sysmail install [--dry-run] [--root DIR] [--notify-command PATH]… [--node PATH] [--entry PATH] [--package-mode]
 sysmail uninstall [--dry-run] [--root DIR] [--package-mode]
 
 install: /etc/sysmail (commented config, never overwritten; secrets/ 0700),
@@ -32,6 +32,10 @@ directories with content (queued mail, logs) are kept and named.
                   on this host (RHEL alternatives, systemctl) are recorded and
                   printed, not run; Debian's dpkg-divert and update-alternatives
                   are run with --root DIR when DIR has /var/lib/dpkg
+    --notify-command PATH
+                  also write PATH (e.g. /usr/local/bin/oci-notification-mail)
+                  as a command that runs 'sysmail notify': old command lines
+                  such as dnf-automatic's 'PATH {subject}' keep working
     --node PATH   node as it is on the target (default: this one)
     --entry PATH  sysmail's dist/sysmail.js as it is on the target
     --package-mode
@@ -41,7 +45,7 @@ directories with content (queued mail, logs) are kept and named.
                   SELinux module); uninstall with nothing recorded exits 0
 `;
 
-const SPEC = { 'dry-run': {}, 'package-mode': {}, root: { value: true }, node: { value: true }, entry: { value: true } };
+const SPEC = { 'dry-run': {}, 'package-mode': {}, root: { value: true }, node: { value: true }, entry: { value: true }, 'notify-command': { value: true, repeat: true } };
 
 function common(opts: Record<string, unknown>) {
   return {
@@ -64,6 +68,7 @@ export async function installCommand(argv: string[]): Promise<number> {
     ...common(opts), packageDir, run: systemRunner(), packaged: opts['package-mode'] === true,
     node: typeof opts.node === 'string' ? opts.node : realpathSync(process.execPath),
     entry: typeof opts.entry === 'string' ? opts.entry : findEntryPoint(packageDir),
+    notifyCommands: (opts['notify-command'] as string[] | undefined) ?? [],
   });
   return EX.OK;
 }

@@ -175,7 +175,7 @@ export interface LocalTransportConfig extends TransportBase {
 
 export interface CommandTransportConfig extends TransportBase {
   type: 'command';
-  /** argv, no shell; {subject} {body} {from} {to} {id} {host} substituted inside single elements. */
+  /** argv, no shell; {subject} {body} {from} {to} {local} {id} {host} substituted inside single elements. */
   argv: string[];
   /** What goes to stdin: the whole message, the decoded text body, or nothing. Default "message". */
   stdin: 'message' | 'body' | 'none';

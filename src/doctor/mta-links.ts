@@ -110,7 +110,7 @@ export async function checkMtaLinks(root: string, distro: Distro, run: Runner): 
     if (ours) { out.push(ok(name, detail)); continue; }
     const isSendmail = link === '/usr/sbin/sendmail';
     const what = chain.end === 'missing' && chain.hops.length === 1
-      ? (isSendmail ? `there is no ${link}: programs that send mail (cron, logwatch, mdadm) cannot` : `there is no ${link}: the queue cannot be listed by that name`)
+      ? (isSendmail ? `there is no ${link}: programs that send mail (cron, logwatch, mdadm) cannot send any, and cron throws its jobs' output away` : `there is no ${link}: the queue cannot be listed by that name`)
       : (isSendmail ? `${link} is not sysmail: mail from cron and other programs goes to ${last}` : `${link} is not sysmail: it shows the queue of ${last}`);
     const fix = registered ? switchCommand(distro.family, alt!.tool) : 'sysmail install   (registers sysmail as sendmail, mailq and newaliases, keeping what was there)';
     const r = isSendmail ? fail(name, `${what}\n${detail}`, fix) : warn(name, `${what}\n${detail}`, fix);

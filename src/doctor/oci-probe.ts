@@ -52,6 +52,9 @@ export async function probeOci(cfg: OciTransportConfig, now: () => number = Date
     return [fail(name, `oci: cannot load the ${cfg.auth} credentials: ${(e as Error).message}`, isSysmailError(e) ? e.hint ?? null : null, true)];
   }
   const region = cfg.region || auth.region;
+  const { topicRegionProblem } = await import('../transports/oci/regions.js');
+  const mismatch = region ? topicRegionProblem(cfg.topicId, region) : null;
+  if (mismatch) return [...out, fail(name, `oci: ${mismatch}`, `copy the topic's OCID and region from the same console page into transports.${cfg.name}`, true)];
   if (!cfg.endpoint && !region) return [...out, fail(name, 'oci: no region', `set transports.${cfg.name}.region (e.g. "us-ashburn-1") or endpoint`, true)];
   const base = (cfg.endpoint ?? `https://notification.${region}.${realmDomain(cfg.topicId)}`).replace(/\/+$/, '');
   let url: URL;

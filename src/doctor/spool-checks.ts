@@ -20,7 +20,7 @@ export const LOW_SPACE_PERCENT = 5;
 export const LOW_SPACE_BYTES = 100 * 1024 * 1024;
 
 const mkSpoolFix = (dir: string) =>
-  `sysmail install   (or: mkdir -m 0711 ${dir} && mkdir -m 0700 ${SPOOL_PRIVATE.map((a) => join(dir, a)).join(' ')} && mkdir ${join(dir, 'drop')} && chmod 1777 ${join(dir, 'drop')})`;
+  `sysmail install   (or: mkdir -p -m 0711 ${dir} && mkdir -p -m 0700 ${SPOOL_PRIVATE.map((a) => join(dir, a)).join(' ')} && mkdir -p ${join(dir, 'drop')} && chmod 1777 ${join(dir, 'drop')})`;
 
 const human = (n: number) => n >= 1024 ** 3 ? `${(n / 1024 ** 3).toFixed(1)} GiB` : n >= 1024 ** 2 ? `${(n / 1024 ** 2).toFixed(1)} MiB` : `${Math.round(n / 1024)} KiB`;
 
@@ -75,7 +75,7 @@ export async function checkSpool(config: Config): Promise<{ results: CheckResult
     const p = join(dir, area);
     let st;
     try { st = await stat(p); } catch {
-      problems.push(warn('spool', `${p} is missing (made on the next delivery by root)`, `mkdir -m 0700 ${p}`));
+      problems.push(warn('spool', `${p} is missing (made on the next delivery by root)`, `mkdir -p -m 0700 ${p}`));
       continue;
     }
     if (st.uid !== owner) problems.push(fail('spool', `${p} is owned by uid ${st.uid}, the spool by uid ${owner}`, `chown -R ${owner}: ${dir}`));
@@ -90,7 +90,7 @@ export async function checkSpool(config: Config): Promise<{ results: CheckResult
       problems.push(fail('spool', `${drop} is mode ${octal(st.mode)}, should be 1777 (sticky, writable by all): ordinary users' mail cannot be queued`, `chmod 1777 ${drop}`));
     }
   } catch {
-    problems.push(fail('spool', `${drop} is missing: ordinary users' mail (their cron jobs) cannot be queued`, `mkdir ${drop} && chmod 1777 ${drop}`));
+    problems.push(fail('spool', `${drop} is missing: ordinary users' mail (their cron jobs) cannot be queued`, `mkdir -p ${drop} && chmod 1777 ${drop}`));
   }
   if (problems.length === 0) out.push(ok('spool', `${dir}: owner uid ${owner}, modes right (root ${octal(root.mode)}, queue 0700, drop 1777)`));
   out.push(...problems);
@@ -106,7 +106,7 @@ export async function checkLog(config: Config): Promise<CheckResult[]> {
   const dir = dirname(file);
   let st;
   try { st = await stat(dir); } catch {
-    return [warn('log', `${dir} does not exist: made at the first event, but only by root`, `mkdir -m 0750 ${dir}`)];
+    return [warn('log', `${dir} does not exist: made at the first event, but only by root`, `mkdir -p -m 0750 ${dir}`)];
   }
   const out: CheckResult[] = [];
   if ((st.mode & 0o002) !== 0) out.push(fail('log', `${dir} is writable by everyone (mode ${octal(st.mode)}): anyone can forge or remove log entries`, `chmod 0750 ${dir}`));

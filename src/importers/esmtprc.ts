@@ -5,8 +5,11 @@
  * esmtp); each named identity other than the default gets a route keyed by
  * `match.sender`, placed before the catch-all route of the default identity.
  * An `mda` becomes a command transport with a route for local recipients
- * (all mail with `force_mda`). Passwords go to secret files. Everything esmtp
- * did that sysmail does differently is a warning with its line.
+ * (all mail with `force_mda`); %T becomes {local}, the recipients' local
+ * names, space-separated in one argument, exactly what esmtp passed.
+ * qualifydomain qualifies only: it never makes its domain local, and with an
+ * mda bare names keep going to the MDA. Passwords go to secret files.
+ * Everything esmtp did that sysmail does differently is a warning with its line.
  * Pure: text in, ImportResult out; never throws.
  */
 import { commandArgv } from './shell-words.js';
@@ -106,14 +109,24 @@ function forceSender(draft: Draft, notes: Notes, t: DraftTransport, rp: Setting 
   };
   if (rp) {
     const v = usable(rp, 'reverse_path');
-    if (v !== null) draft.set(t, 'force_sender', v, `esmtp "force reverse_path" (line ${rp.line})`);
+    if (v !== null) draft.set(t, 'force_sender', splitMailbox(v).address, `esmtp "force reverse_path" (line ${rp.line})`);
     if (snd) notes.warn(snd.line, '"force sender" set a Sender: header; sysmail does not rewrite headers, and force_sender already comes from "force reverse_path": not carried over');
   } else if (snd) {
     const v = usable(snd, 'sender');
     if (v === null) return;
-    draft.set(t, 'force_sender', v, `esmtp "force sender" (line ${snd.line})`);
-    notes.warn(snd.line, `"force sender" made esmtp add a Sender: header; sysmail's force_sender sets the envelope sender (MAIL FROM) to ${v} instead and leaves the headers alone`);
+    const { address, name } = splitMailbox(v);
+    draft.set(t, 'force_sender', address, `esmtp "force sender" (line ${snd.line})`);
+    notes.warn(snd.line, `"force sender" made esmtp add a Sender: header; sysmail's force_sender sets the envelope sender (MAIL FROM) to ${address} instead and leaves the headers alone`
+      + (name ? `; the display name "${name}" belongs in a header, not the envelope, so it was not carried over` : ''));
   }
+}
+
+/** `Joe <joe@x>` -> address joe@x and name Joe; a bare address is returned as is. */
+export function splitMailbox(v: string): { address: string; name: string | null } {
+  const m = /^\s*(.*?)\s*<([^<>]*)>\s*$/.exec(v);
+  if (!m) return { address: v.trim(), name: null };
+  const name = m[1]!.replace(/^"(.*)"$/, '$1').trim();
+  return { address: m[2]!.trim(), name: name || null };
 }
 
 export function importEsmtprc(text: string, file: string, opts: ImportOptions = {}): ImportResult {
@@ -140,7 +153,29 @@ export function importEsmtprc(text: string, file: string, opts: ImportOptions = 
 
   // One general.domain: the default identity's qualifydomain wins.
   const qd = def.settings.get('qualifydomain') ?? live.map((id) => id.settings.get('qualifydomain')).find((x) => x);
-  if (qd) draft.setGeneral('domain', qd.value, `esmtp qualifydomain (line ${qd.line}): bare names like "root" become root@${qd.value}`);
+  const localMda = rc.mda !== null && !(rc.forceMda?.value === 'enabled');
+  if (qd && localMda) {
+    // esmtp handed bare names to the MDA before qualifying anything; sysmail qualifies first, so
+    // qualifying with qualifydomain would send root's mail to the relay instead of the MDA.
+    notes.warn(qd.line, `qualifydomain ${qd.value}: esmtp gave bare names ("root") to the MDA and qualified only what went to the relay; `
+      + 'sysmail qualifies every bare name with one general.domain, so it stays this host\'s name and bare names keep reaching the MDA '
+      + `(route "local-mda"). Mail sent without -f then has the sender user@<this host> rather than user@${qd.value}; `
+      + `if the relay needs ${qd.value}, set force_sender on its transport`);
+  } else if (qd) {
+    draft.setGeneral('domain', qd.value, `esmtp qualifydomain (line ${qd.line}): bare names like "root" become root@${qd.value}`);
+    // esmtp only qualified with it; in sysmail general.domain is also a local domain unless local_domains says otherwise,
+    // which would keep mail for every @${qd.value} address on this host (aliases, admin) instead of sending it to the relay.
+    const local = [opts.hostname, 'localhost'].filter((d, k, a): d is string => !!d && d !== qd.value && a.indexOf(d) === k);
+    draft.setGeneral('local_domains', local, `only qualifies: mail for @${qd.value} goes to the relay, as with esmtp`);
+  }
+  const qualified = qd && !localMda ? qd.value.toLowerCase() : (opts.hostname ?? '').toLowerCase();
+  for (const id of live) {
+    if (id === def || id.address === null || !qualified) continue;
+    if (id.address.toLowerCase().endsWith(`@${qualified}`)) {
+      notes.warn(id.line, `identity ${id.address}: sysmail picks it by envelope sender, and mail that ${id.address.split('@')[0]} sends without -f also has that sender `
+        + `(bare names are qualified with ${qualified}), so all of it takes this identity; esmtp used it only with -f ${id.address}`);
+    }
+  }
   for (const id of live) {
     const q = id.settings.get('qualifydomain');
     if (q && qd && q !== qd && q.value !== qd.value) {
@@ -197,18 +232,15 @@ function mdaTransport(draft: Draft, notes: Notes, mda: Setting): string {
   const c = commandArgv(cmd);
   let argv: string[];
   if (!c.shell) {
-    argv = c.argv.map((a) => a.replace(/%T/g, '{to}').replace(/%F/g, '{from}'));
+    argv = c.argv.map((a) => a.replace(/%T/g, '{local}').replace(/%F/g, '{from}'));
   } else {
     // Placeholders must never be pasted into shell code: pass them as "$1"/"$2".
     const script = cmd.replace(/%T/g, '"$1"').replace(/%F/g, '"$2"');
-    argv = ['/bin/sh', '-c', script, 'sh', ...(hasT || hasF ? ['{to}', '{from}'] : [])];
+    argv = ['/bin/sh', '-c', script, 'sh', ...(hasT || hasF ? ['{local}', '{from}'] : [])];
     notes.warn(mda.line, `the mda uses ${c.reason}, so it runs through /bin/sh -c with the recipients and sender passed as "$1" and "$2"; check it`);
   }
   draft.set(t, 'argv', argv);
   draft.set(t, 'stdin', 'message', 'esmtp piped the whole message to the MDA');
-  if (hasT) {
-    notes.warn(mda.line, 'esmtp replaced %T with the local names (no "@"), space-separated, in one argument; sysmail\'s {to} is the full address (user@host), comma-separated when there are several. Check that the MDA accepts that, or use a transport of type "local" (per-user mbox in /var/mail), the native equivalent of "procmail -d"');
-  }
   if (/%s/.test(cmd)) notes.warn(mda.line, '"%s" is not a placeholder (esmtp did not expand it either): it is passed literally');
   return t.name;
 }

@@ -12,14 +12,14 @@
  * even when a later step fails, so uninstall can always undo what was done.
  */
 import { readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { EX, SysmailError } from '../core/errors.js';
 import type { Runner } from '../doctor/exec.js';
 import { detectDistro, under, type Distro } from './distro.js';
 import { rewriteUnit, wrapperScript } from './content.js';
 import {
   CONFIG_DIR, CONFIG_FILE, ENABLED_UNITS, FLUSH_PATH_MARKER, LOG_DIR, MAN_DIR, MAN_PAGES, SECRETS_DIR, SPOOL_DIR, SPOOL_DROP_MODE, SPOOL_PRIVATE,
-  SPOOL_PRIVATE_MODE, SPOOL_ROOT_MODE, STATE_DIR, STATE_FILE, UNIT_DIR, UNITS, WRAPPERS,
+  SPOOL_PRIVATE_MODE, SPOOL_ROOT_MODE, STATE_DIR, STATE_FILE, UNIT_DIR, UNITS, WRAPPER_MARKER, WRAPPERS,
 } from './layout.js';
 import { registerMta } from './mta.js';
 import { loadSelinuxModule } from './selinux.js';
@@ -44,6 +44,8 @@ export interface InstallOptions {
    * sendmail registration, systemd activation and the SELinux module.
    */
   packaged?: boolean;
+  /** --notify-command PATH: a wrapper that runs `sysmail notify` (for old `oci-notification-mail {subject}` lines). */
+  notifyCommands?: string[];
 }
 
 export interface InstallSummary { changes: number; already: number; kept: number; distro: Distro }
@@ -78,9 +80,10 @@ export async function runInstall(opts: InstallOptions): Promise<InstallSummary> 
     }
   }
   const what = opts.dryRun ? 'would make' : 'made';
-  opts.out(ops.done === 0 && !opts.dryRun
+  const count = opts.dryRun ? ops.planned : ops.done;
+  opts.out(count === 0
     ? `sysmail install: nothing to do (${ops.already} step(s) already done${ops.kept ? `, ${ops.kept} kept as found` : ''})`
-    : `sysmail install: ${what} ${ops.done} change(s), ${ops.already} already done${ops.kept ? `, ${ops.kept} kept as found` : ''}${opts.dryRun ? '' : `; recorded in ${STATE_FILE}`}`);
+    : `sysmail install: ${what} ${count} change(s), ${ops.already} already done${ops.kept ? `, ${ops.kept} kept as found` : ''}${opts.dryRun ? '' : `; recorded in ${STATE_FILE}`}`);
   return { changes: ops.done, already: ops.already, kept: ops.kept, distro };
 }
 
@@ -110,6 +113,7 @@ async function files(ops: Ops, opts: InstallOptions): Promise<void> {
   else await ops.file(CONFIG_FILE, example, 0o644, { upgrade: false });
 
   for (const w of Object.values(WRAPPERS)) await ops.file(w.path, wrapperScript(w, opts.node, opts.entry), 0o755, { upgrade: true });
+  for (const path of opts.notifyCommands ?? []) await notifyWrapper(ops, opts, path);
 
   for (const unit of UNITS) {
     const text = await packaged(opts, join('packaging', 'systemd', unit));
@@ -121,6 +125,24 @@ async function files(ops: Ops, opts: InstallOptions): Promise<void> {
     if (!text) { ops.note(`man/${m.file} is not in the package: not installed`); continue; }
     await ops.file(join(MAN_DIR, m.section, m.file), text, 0o644, { upgrade: true });
   }
+}
+
+/**
+ * A command name that old scripts and dnf-automatic's command_format call
+ * (`/usr/local/bin/oci-notification-mail {subject}`, body on stdin) that now
+ * runs `sysmail notify`. The admin asked for this path, so an old script in
+ * the way is an error naming it, not a silent "kept".
+ */
+async function notifyWrapper(ops: Ops, opts: InstallOptions, path: string): Promise<void> {
+  if (!isAbsolute(path)) {
+    throw new SysmailError('EUSAGE', `--notify-command ${path}: the path must be absolute`, { exit: EX.USAGE, hint: 'sysmail install --notify-command /usr/local/bin/oci-notification-mail' });
+  }
+  const have = await readFile(ops.p(path), 'utf8').catch(() => null);
+  if (have !== null && !have.includes(WRAPPER_MARKER)) {
+    throw new SysmailError('EINSTALL', `--notify-command: ${ops.p(path)} exists and was not written by sysmail (the old script?)`,
+      { exit: EX.CANTCREAT, hint: `keep it aside (mv ${path} ${path}.old), then run sysmail install --notify-command ${path} again` });
+  }
+  await ops.file(path, wrapperScript({ path, command: 'notify' }, opts.node, opts.entry), 0o755, { upgrade: true });
 }
 
 /** systemd and SELinux: only on a live system; under --root the commands are recorded for the target. */

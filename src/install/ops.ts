@@ -30,6 +30,8 @@ const ROOTABLE = new Set(['dpkg-divert', 'update-alternatives']);
 export class Ops {
   readonly changes: Change[] = [];
   done = 0;
+  /** --dry-run: the changes listed as "would" (so the summary counts what it lists). */
+  planned = 0;
   already = 0;
   kept = 0;
 
@@ -46,6 +48,7 @@ export class Ops {
   p(path: string): string { return under(this.root, path); }
 
   private say(verb: string, what: string): void { this.out(`  ${verb.padEnd(9)} ${what}`); }
+  private would(what: string): void { this.planned++; this.say('would', what); }
   private record(c: Change): void { this.changes.push(c); this.done++; }
   note(what: string): void { this.say('note', what); }
   leaveAsIs(what: string): void { this.kept++; this.say('kept', what); }
@@ -80,13 +83,13 @@ export class Ops {
     }
     if (st) {
       if (!own || (st.mode & 0o7777) === mode) { this.isAlready(`${path} (${octal(st.mode)})`); return; }
-      if (this.dryRun) { this.say('would', `chmod ${octal(mode)} ${path} (now ${octal(st.mode)})`); return; }
+      if (this.dryRun) { this.would(`chmod ${octal(mode)} ${path} (now ${octal(st.mode)})`); return; }
       await chmod(this.p(path), mode);
       this.record({ kind: 'chmod', path, from: st.mode & 0o7777, to: mode });
       this.say('changed', `${path}: mode ${octal(st.mode)} -> ${octal(mode)}`);
       return;
     }
-    if (this.dryRun) { this.say('would', `mkdir -m ${octal(mode)} ${path}`); return; }
+    if (this.dryRun) { this.would(`mkdir -m ${octal(mode)} ${path}`); return; }
     await this.parents(path);
     await mkdir(this.p(path), { mode });
     await chmod(this.p(path), mode); // mkdir's mode is cut by the umask
@@ -113,7 +116,7 @@ export class Ops {
       const mine = this.prev?.changes.some((c) => c.kind === 'file' && c.path === path && c.sha256 === have);
       if (!opts.upgrade || !mine) { this.leaveAsIs(`${path} exists and differs from the packaged one; left as it is`); return; }
     }
-    if (this.dryRun) { this.say('would', `${have === null ? 'write' : 'update'} ${path} (${octal(mode)})`); return; }
+    if (this.dryRun) { this.would(`${have === null ? 'write' : 'update'} ${path} (${octal(mode)})`); return; }
     await this.parents(path);
     const tmp = `${this.p(path)}.sysmail-new`;
     const fh = await open(tmp, 'w', mode);
@@ -128,7 +131,7 @@ export class Ops {
     try {
       if ((await readlink(this.p(path))) === target) { this.isAlready(`${path} -> ${target}`); return; }
     } catch { /* not a symlink, or missing */ }
-    if (this.dryRun) { this.say('would', `ln -s ${target} ${path}`); return; }
+    if (this.dryRun) { this.would(`ln -s ${target} ${path}`); return; }
     await this.parents(path);
     await symlink(target, this.p(path));
     this.record({ kind: 'symlink', path, target });
@@ -137,7 +140,7 @@ export class Ops {
 
   /** Moves an original aside; never over something already there. */
   async move(from: string, to: string): Promise<void> {
-    if (this.dryRun) { this.say('would', `mv ${from} ${to}`); return; }
+    if (this.dryRun) { this.would(`mv ${from} ${to}`); return; }
     try { await lstat(this.p(to)); throw new SysmailError('EINSTALL', `cannot keep ${from}: ${this.p(to)} already exists`, { exit: EX.CANTCREAT, hint: `look at both files, remove the one you do not need, then run sysmail install again` }); } catch (e) {
       if (e instanceof SysmailError) throw e;
     }
@@ -152,12 +155,12 @@ export class Ops {
     if (!this.canRun(argv)) {
       const seen = this.prev?.changes.some((c) => c.kind === 'command' && shellQuote(c.argv) === shellQuote(argv));
       if (seen) { this.isAlready(`recorded: ${shellQuote(argv)}`); return; }
-      if (this.dryRun) { this.say('would', `record: ${shellQuote(argv)}`); return; }
+      if (this.dryRun) { this.would(`record: ${shellQuote(argv)}`); return; }
       this.record({ kind: 'command', argv, undo, ran: false });
       this.say('recorded', `${shellQuote(argv)}   (not run under --root: run it on the target system)`);
       return;
     }
-    if (this.dryRun) { this.say('would', `run: ${shellQuote(argv)}`); return; }
+    if (this.dryRun) { this.would(`run: ${shellQuote(argv)}`); return; }
     const r = await this.query(argv);
     if (!r || r.code !== 0) {
       throw new SysmailError('EINSTALL', `${shellQuote(argv)} failed (exit ${r?.code}): ${(r?.stderr || r?.stdout || '').trim().slice(0, 500)}`,

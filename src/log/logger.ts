@@ -12,7 +12,7 @@ import { dirname } from 'node:path';
 
 export type EventName =
   | 'accepted' | 'attempt' | 'delivered' | 'deferred' | 'bounced' | 'failed' | 'expired'
-  | 'held' | 'released' | 'deleted' | 'corrupt' | 'rejected' | 'error' | 'alert';
+  | 'held' | 'released' | 'deleted' | 'corrupt' | 'rejected' | 'error' | 'alert' | 'reloaded';
 
 /** The fixed keys (STYLE.md rule 9). Absent values are written as null. */
 export interface LogEvent {

@@ -173,10 +173,12 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
       if (next.spool.dir !== prev.config.spool.dir) restart.push('spool.dir');
       if (next.log.file !== prev.config.log.file) restart.push('log.file');
       if (opts.listen === null && next.listener.listen.join(' ') !== prev.config.listener.listen.join(' ')) restart.push('listener.listen');
-      if (restart.length > 0) {
-        process.stderr.write(`sysmail: reloaded; ${restart.join(', ')} changed and take effect after a restart (systemctl restart sysmail)\n`);
-      }
-      current.log.verbose(`configuration reloaded from ${next.source ?? 'the embedded default'}`);
+      // Said at every verbosity, in the journal and the event log: an admin who sent SIGHUP wants to see it landed.
+      const summary = `configuration reloaded from ${next.source ?? 'the embedded default'}: `
+        + `${Object.keys(next.transports).length} transport(s), ${next.routes.length} route(s)`
+        + (restart.length > 0 ? `; ${restart.join(', ')} changed and take effect after a restart (systemctl restart sysmail)` : '');
+      process.stderr.write(`sysmail: ${summary}\n`);
+      current.log.event({ event: 'reloaded', status: restart.length > 0 ? 'restart-needed' : 'ok', reason: summary });
       runner.trigger('reload');
       return true;
     },

@@ -203,6 +203,7 @@ export function createCommandTransport(cfg: CommandTransportConfig, ctx: Transpo
         const text = needText ? (await import('../message/text.js')).extractText(msg.raw) : { subject: '', text: '' };
         const values: PlaceholderValues = {
           subject: text.subject, body: text.text, from: msg.envelope.sender, to: rcpts.join(','),
+          local: rcpts.map((r) => (r.includes('@') ? r.slice(0, r.lastIndexOf('@')) : r)).join(' '),
           id: msg.id, host: ctx.config.general.hostname,
         };
         const argv = expandArgv(cfg.argv, values);

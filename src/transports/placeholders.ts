@@ -1,6 +1,7 @@
 /**
  * dnf-automatic-style placeholders for the command transport's argv:
- * {subject} {body} {from} {to} {id} {host}.
+ * {subject} {body} {from} {to} {local} {id} {host}. {local} is the recipients'
+ * local parts (before the @), space-separated, as esmtp's %T gave an MDA.
  *
  * Guarantees: substitution happens inside single argv elements only, in one
  * pass (a value that itself contains "{to}" is not expanded again), so the
@@ -13,7 +14,7 @@
  * per-argument limit (128 KiB) and fail the exec.
  */
 
-export const PLACEHOLDER_NAMES = ['subject', 'body', 'from', 'to', 'id', 'host'] as const;
+export const PLACEHOLDER_NAMES = ['subject', 'body', 'from', 'to', 'local', 'id', 'host'] as const;
 export type PlaceholderName = (typeof PLACEHOLDER_NAMES)[number];
 export type PlaceholderValues = Record<PlaceholderName, string>;
 

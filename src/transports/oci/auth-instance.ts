@@ -19,23 +19,13 @@ import { configError, tempError } from '../../core/errors.js';
 import { signRequest, httpDate, colonHex } from './signer.js';
 import { checkUrl, createHttpClient, type HttpClient } from './http.js';
 import type { OciAuth, OciCredentials } from './auth.js';
+import { SHORT_REGIONS } from './regions.js';
 
 export const DEFAULT_METADATA_URL = 'http://169.254.169.254/opc/v2';
 const REFRESH_MARGIN_MS = 5 * 60_000;
 const NOT_ON_OCI = 'instance principals work only on an OCI compute instance whose metadata service answers; ' +
   'elsewhere use auth = "api_key"';
 
-/** Short region codes IMDS may answer with, for when canonicalRegionName is missing. */
-const SHORT_REGIONS: Record<string, string> = {
-  iad: 'us-ashburn-1', phx: 'us-phoenix-1', sjc: 'us-sanjose-1', ord: 'us-chicago-1',
-  yyz: 'ca-toronto-1', yul: 'ca-montreal-1', fra: 'eu-frankfurt-1', ams: 'eu-amsterdam-1',
-  lhr: 'uk-london-1', cwl: 'uk-cardiff-1', zrh: 'eu-zurich-1', cdg: 'eu-paris-1', mrs: 'eu-marseille-1',
-  lin: 'eu-milan-1', arn: 'eu-stockholm-1', mad: 'eu-madrid-1', nrt: 'ap-tokyo-1', kix: 'ap-osaka-1',
-  icn: 'ap-seoul-1', yny: 'ap-chuncheon-1', bom: 'ap-mumbai-1', hyd: 'ap-hyderabad-1',
-  syd: 'ap-sydney-1', mel: 'ap-melbourne-1', sin: 'ap-singapore-1', gru: 'sa-saopaulo-1',
-  vcp: 'sa-vinhedo-1', scl: 'sa-santiago-1', jed: 'me-jeddah-1', dxb: 'me-dubai-1',
-  auh: 'me-abudhabi-1', jnb: 'af-johannesburg-1', mtz: 'il-jerusalem-1', qro: 'mx-queretaro-1',
-};
 
 export interface InstancePrincipalOptions {
   /** IMDS base, e.g. http://169.254.169.254/opc/v2 (tests: a loopback fake). */
