@@ -196,6 +196,7 @@ interface Tok {
 }
 
 const SPECIALS = '<>,:;@.';
+const EW = /=\?[^?\s]{1,64}\?[BbQq]\?[^?\s]*\?=/y;
 const WS = ' \t\r\n';
 
 function tokenize(s: string): Tok[] {
@@ -236,6 +237,10 @@ function tokenize(s: string): Tok[] {
     } else if (SPECIALS.includes(c)) {
       i++;
       kind = 'special';
+    } else if (c === '=' && s[i + 1] === '?' && (EW.lastIndex = i, EW.test(s))) {
+      // An encoded-word is one word even when its text holds specials, as in Python's parser and mail readers.
+      i = EW.lastIndex;
+      kind = 'atom';
     } else {
       while (i < s.length && !WS.includes(s[i]!) && !SPECIALS.includes(s[i]!) && !'("['.includes(s[i]!)) i++;
       kind = 'atom';
@@ -363,14 +368,17 @@ export function addressListProblem(value: string): string | null {
     let at = -1;
     for (let k = a; k < b; k++) {
       const t = toks[k]!;
+      const prev = toks[k - 1];
       if (isSpecial(t, '@')) {
         if (at >= 0) return `more than one '@' in ${near(a, b)}`;
         at = k;
         continue;
       }
       if (t.kind === 'literal' && (at < 0 || k !== at + 1 || b !== k + 1)) return `a misplaced [...] in ${near(a, b)}`;
+      if (t.kind === 'literal' && /[\s[\\]/.test(t.text.slice(1, -1))) return `a malformed domain literal ${printable(t.text, 60)}`;
+      // The domain: no leading dot and no empty label (a trailing dot is the absolute DNS name, and allowed).
+      if (at >= 0 && isSpecial(t, '.') && (k === at + 1 || isSpecial(prev, '.'))) return `an empty label in the domain of ${near(a, b)}`;
       if (t.kind === 'quoted' && at >= 0) return `a quoted string in the domain of ${near(a, b)}`;
-      const prev = toks[k - 1];
       if (k > a && prev !== undefined && (isWord(t) || t.kind === 'literal') && (isWord(prev) || prev.kind === 'literal')) {
         return `${near(a, b)} is not one address (a missing comma, or a display name without <...>?)`;
       }

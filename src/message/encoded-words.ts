@@ -48,8 +48,10 @@ function decodeQ(text: string): Buffer | null {
   return out.subarray(0, n);
 }
 
+/** B decoding; null when the text is not base64 (a length of 4n+1 characters cannot be: a lost character). */
 function decodeB(text: string): Buffer | null {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
+  if (text.replace(/=+$/, '').length % 4 === 1) return null;
   return Buffer.from(text, 'base64');
 }
 

@@ -18,6 +18,7 @@
  */
 import { decodeLenient } from './charset.js';
 import { MAX_DECODED_WORDS, decodeWords } from './encoded-words.js';
+import { fieldValue, parseMessage } from './headers.js';
 import { parseMimeValue } from './mime-params.js';
 
 const MAX_DEPTH = 32;
@@ -51,46 +52,28 @@ export function extractText(raw: Buffer): ExtractedText {
   return { subject, text: `[no text content: ${ct.type}]` };
 }
 
-/** Headers (unfolded, names lowercased, first occurrence wins) and body bytes. */
+/**
+ * Headers (unfolded, names lowercased, first occurrence wins) and body bytes,
+ * split as headers.ts splits a message (and as RFC 5322 and Python's parser
+ * do): the header block ends at the first empty line, or at the first line
+ * that is neither a field nor a continuation, which then begins the body.
+ */
 function splitPart(buf: Buffer): Part {
-  let end = -1;
-  let bodyStart = buf.length;
-  // The header block ends at the first empty line, LF or CRLF.
-  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) {
-    const next = buf[i + 1];
-    if (next === 10) { end = i; bodyStart = i + 2; break; }
-    if (next === 13 && buf[i + 2] === 10) { end = i; bodyStart = i + 3; break; }
-  }
-  if (buf.length > 0 && (buf[0] === 10 || (buf[0] === 13 && buf[1] === 10))) {
-    end = 0; bodyStart = buf[0] === 10 ? 1 : 2;
-  }
-  const headerText = headerString(end === -1 ? buf : buf.subarray(0, end));
+  const parsed = parseMessage(buf);
   const headers = new Map<string, string>();
-  const unfolded = headerText.replace(/\r?\n(?=[ \t])/g, '');
-  for (const line of unfolded.split(/\r?\n/)) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
-  }
-  return { headers, body: end === -1 ? Buffer.alloc(0) : buf.subarray(bodyStart) };
+  for (const f of parsed.headers.fields) if (!headers.has(f.lname)) headers.set(f.lname.trim(), fieldValue(f));
+  return { headers, body: parsed.body };
 }
 
-/** Raw 8-bit headers are UTF-8 in practice (RFC 6532); fall back to Latin-1 when they are not. */
-function headerString(b: Buffer): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(b);
-  } catch {
-    return b.toString('latin1');
-  }
-}
+const MIME_TYPE = /^[a-z0-9!#$%&'*+.^_`|~-]+\/[a-z0-9!#$%&'*+.^_`|~-]+$/;
 
 /** The part's type and parameters; `dflt` is the type of a part without Content-Type (message/rfc822 in a digest). */
 function contentType(p: Part, dflt = 'text/plain'): ContentType {
   const v = p.headers.get('content-type');
   if (!v) return { type: dflt, params: new Map() };
   const { value, params } = parseMimeValue(v);
-  return { type: value.includes('/') ? value : 'text/plain', params };
+  // RFC 2045 §5.2: a Content-Type that is not type/subtype is read as the default.
+  return { type: MIME_TYPE.test(value) ? value : 'text/plain', params };
 }
 
 function isAttachment(p: Part): boolean {
