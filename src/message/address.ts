@@ -197,6 +197,7 @@ interface Tok {
 
 const SPECIALS = '<>,:;@.';
 const EW = /=\?[^?\s]{1,64}\?[BbQq]\?[^?\s]*\?=/y;
+const EW_WHOLE = /^=\?[^?\s]{1,64}\?[BbQq]\?[^?\s]*\?=$/;
 const WS = ' \t\r\n';
 
 function tokenize(s: string): Tok[] {
@@ -353,7 +354,7 @@ export function addressListProblem(value: string): string | null {
       const what = t.kind === 'quoted' ? 'quoted string' : t.kind === 'comment' ? 'comment' : 'domain literal';
       return `an unterminated ${what}: ${printable(value.slice(t.start), 40)}`;
     }
-    if (t.kind === 'atom' && /[)\]\\]/.test(t.text)) return `a stray ${printable(t.text, 40)}`;
+    if (t.kind === 'atom' && /[)\]\\]/.test(t.text) && !EW_WHOLE.test(t.text)) return `a stray ${printable(t.text, 40)}`;
   }
   const toks = all.filter((t) => t.kind !== 'comment');
   const near = (a: number, b: number): string => {
@@ -401,7 +402,10 @@ export function addressListProblem(value: string): string | null {
       const open = i++;
       if (isSpecial(toks[i], '@')) {
         // Obsolete route: @a,@b: before the address.
-        while (i < toks.length && !isSpecial(toks[i], ':') && !isSpecial(toks[i], '>')) i++;
+        while (i < toks.length && !isSpecial(toks[i], ':') && !isSpecial(toks[i], '>')) {
+          if (isSpecial(toks[i], '.') && (isSpecial(toks[i - 1], '@') || isSpecial(toks[i - 1], '.'))) return `an empty label in the route of ${near(open, i + 1)}`;
+          i++;
+        }
         if (!isSpecial(toks[i], ':')) return `a malformed route in ${near(open, i + 1)}`;
         i++;
       }

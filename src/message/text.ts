@@ -157,7 +157,7 @@ for (let i = 0; i < 64; i++) B64['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrst
 
 /**
  * Base64 read in 4-character groups (RFC 2045 §6.8): characters outside the
- * alphabet are skipped, and '=' ends the current group, so text that was
+ * alphabet are skipped, and padding ends the current group, so text that was
  * encoded in pieces and concatenated ("aGVsbG8=\nd29ybGQ=") decodes whole.
  */
 function decodeBase64(src: Uint8Array): Buffer {
@@ -171,8 +171,19 @@ function decodeBase64(src: Uint8Array): Buffer {
     acc = 0;
     k = 0;
   };
-  for (const c of src) {
-    if (c === 0x3d) { flush(); continue; }
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!;
+    if (c === 0x3d) {
+      // Padding ends a group after 3 characters ("xyz="), or after 2 when a second '=' follows
+      // ("xy=="); any other '=' is noise and is skipped, as Python's and most decoders do.
+      if (k === 3) flush();
+      else if (k === 2) {
+        let j = i + 1;
+        while (j < src.length && B64[src[j]!]! < 0 && src[j] !== 0x3d) j++;
+        if (src[j] === 0x3d) { flush(); i = j; }
+      }
+      continue;
+    }
     const v = B64[c]!;
     if (v < 0) continue;
     acc = (acc << 6) | v;
