@@ -359,7 +359,8 @@ export function addressListProblem(value: string): string | null {
   const toks = all.filter((t) => t.kind !== 'comment');
   const near = (a: number, b: number): string => {
     const from = toks[a]?.start ?? value.length;
-    const to = b > a ? toks[b - 1]!.end : (toks[a]?.end ?? value.length);
+    const last = toks[Math.min(b, toks.length) - 1];
+    const to = b > a && last !== undefined ? last.end : (toks[a]?.end ?? value.length);
     return printable(value.slice(from, to), 60);
   };
   let i = 0;
@@ -376,7 +377,8 @@ export function addressListProblem(value: string): string | null {
         continue;
       }
       if (t.kind === 'literal' && (at < 0 || k !== at + 1 || b !== k + 1)) return `a misplaced [...] in ${near(a, b)}`;
-      if (t.kind === 'literal' && /[\s[\\]/.test(t.text.slice(1, -1))) return `a malformed domain literal ${printable(t.text, 60)}`;
+      // RFC 5321 §4.1.3 address literals only ([192.0.2.1], [IPv6:...]): what SMTP can route to.
+      if (t.kind === 'literal' && !/^\[[0-9A-Za-z:.-]+\]$/.test(t.text)) return `a malformed domain literal ${printable(t.text, 60)}`;
       // The domain: no leading dot and no empty label (a trailing dot is the absolute DNS name, and allowed).
       if (at >= 0 && isSpecial(t, '.') && (k === at + 1 || isSpecial(prev, '.'))) return `an empty label in the domain of ${near(a, b)}`;
       if (t.kind === 'quoted' && at >= 0) return `a quoted string in the domain of ${near(a, b)}`;
@@ -401,12 +403,23 @@ export function addressListProblem(value: string): string | null {
       }
       const open = i++;
       if (isSpecial(toks[i], '@')) {
-        // Obsolete route: @a,@b: before the address.
-        while (i < toks.length && !isSpecial(toks[i], ':') && !isSpecial(toks[i], '>')) {
-          if (isSpecial(toks[i], '.') && (isSpecial(toks[i - 1], '@') || isSpecial(toks[i - 1], '.'))) return `an empty label in the route of ${near(open, i + 1)}`;
-          i++;
+        // Obsolete route (RFC 5322 §4.4): "@" domain *("," ["@" domain]) ":" before the address.
+        let expectDomain = false;
+        for (; i < toks.length && !isSpecial(toks[i], ':'); i++) {
+          const r = toks[i]!;
+          if (isSpecial(r, '@')) {
+            if (expectDomain) return `a malformed route in ${near(open, i + 1)}`;
+            expectDomain = true;
+          } else if (isSpecial(r, ',')) {
+            if (expectDomain) return `a malformed route in ${near(open, i + 1)}`;
+          } else if (r.kind === 'atom' || r.kind === 'literal') {
+            if (!expectDomain && !isSpecial(toks[i - 1], '.')) return `a malformed route in ${near(open, i + 1)}`;
+            expectDomain = false;
+          } else if (isSpecial(r, '.')) {
+            if (!(toks[i - 1]!.kind === 'atom' && (toks[i + 1]?.kind === 'atom'))) return `an empty label in the route of ${near(open, i + 1)}`;
+          } else return `a malformed route in ${near(open, i + 1)}`;
         }
-        if (!isSpecial(toks[i], ':')) return `a malformed route in ${near(open, i + 1)}`;
+        if (!isSpecial(toks[i], ':') || expectDomain) return `a malformed route in ${near(open, i + 1)}`;
         i++;
       }
       const s = i;
