@@ -52,8 +52,8 @@ function python(cases: Case[]): Array<Record<string, unknown>> {
   return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
-const unquote = (local: string) => (local.startsWith('"') && local.endsWith('"') && local.length >= 2
-  ? local.slice(1, -1).replace(/\\(.)/gu, '$1') : local);
+/** A local part as Python's username gives it: every quoted-string unquoted. */
+const unquote = (local: string) => local.replace(/"((?:[^"\\]|\\.)*)"/gu, (_m, q: string) => q.replace(/\\(.)/gu, '$1'));
 
 /** Same normalisation as text.ts applies to the body it hands to transports. */
 function tidy(s: string): string {
@@ -87,7 +87,8 @@ function compare(c: Case, py: Record<string, unknown>): Disagreement | null {
     return JSON.stringify(ours) === JSON.stringify(py.addresses) ? null : d('different addresses', ours);
   }
   if (c.kind === 'words') {
-    const ours = decodeWords(c.input);
+    // Python reads the value of a header field, without its leading blanks.
+    const ours = decodeWords(c.input.replace(/^[ \t]+/, ''));
     return ours === py.text ? null : d('different text', ours);
   }
   const ours = extractText(c.bytes!);

@@ -415,6 +415,9 @@ export function addressListProblem(value: string): string | null {
           } else if (r.kind === 'atom' || r.kind === 'literal') {
             if (!expectDomain && !isSpecial(toks[i - 1], '.')) return `a malformed route in ${near(open, i + 1)}`;
             expectDomain = false;
+            // After a domain comes ',', ':' or the rest of the domain.
+            const nx = toks[i + 1];
+            if (nx !== undefined && !isSpecial(nx, ',') && !isSpecial(nx, ':') && !isSpecial(nx, '.')) return `a malformed route in ${near(open, i + 2)}`;
           } else if (isSpecial(r, '.')) {
             if (!(toks[i - 1]!.kind === 'atom' && (toks[i + 1]?.kind === 'atom'))) return `an empty label in the route of ${near(open, i + 1)}`;
           } else return `a malformed route in ${near(open, i + 1)}`;

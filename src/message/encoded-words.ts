@@ -51,7 +51,9 @@ function decodeQ(text: string): Buffer | null {
 /** B decoding; null when the text is not base64 (a length of 4n+1 characters cannot be: a lost character). */
 function decodeB(text: string): Buffer | null {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
-  if (text.replace(/=+$/, '').length % 4 === 1) return null;
+  const data = text.replace(/=+$/, '').length;
+  // A group of 1 character, or padding after a complete group, is not base64 (a character was lost or added).
+  if (data % 4 === 1 || (data % 4 === 0 && data < text.length)) return null;
   return Buffer.from(text, 'base64');
 }
 

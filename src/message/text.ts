@@ -77,7 +77,8 @@ function contentType(p: Part, dflt = 'text/plain'): ContentType {
 }
 
 function isAttachment(p: Part): boolean {
-  return parseMimeValue(p.headers.get('content-disposition') ?? '').value === 'attachment';
+  // The first word decides: "attachment filename=x" (a ';' missing) is still an attachment.
+  return /^attachment(?:$|[ \t])/.test(parseMimeValue(p.headers.get('content-disposition') ?? '').value);
 }
 
 /** RFC 2046 §5.1.1 allows 70 characters; a longer boundary is refused so the search stays linear. */
