@@ -503,7 +503,8 @@ export function extractAddresses(headerValue: string): string[] {
  */
 export function parseArgvAddresses(arg: string, opts: Omit<AddressOptions, 'source'>): string[] {
   const o: AddressOptions = { ...opts, source: 'argv' };
-  if (/[\x00-\x1f\x7f]/.test(arg) || arg.trim() === '' || /^\s*-/.test(arg)) return [parseEnvelopeAddress(arg, o)];
+  // Control characters, options, pipes and paths get parseEnvelopeAddress's specific refusal.
+  if (/[\x00-\x1f\x7f]/.test(arg) || arg.trim() === '' || /^\s*[-|/]/.test(arg)) return [parseEnvelopeAddress(arg, o)];
   const problem = addressListProblem(arg);
   if (problem !== null) throw addressError(arg, problem, o);
   const list = parseAddressList(arg);
