@@ -5,8 +5,10 @@
  * windows-1252 bodies; base64 with inner padding; RFC 2231 parameters and comments in MIME
  * headers; message/rfc822 and multipart/digest; Resent- blocks and a "From " line inside the header.
  */
-import { describe, it } from 'node:test';
+import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { makeHost, runCli } from './helpers/cli.js';
 import { EX, SysmailError } from '../src/core/errors.js';
 import { addressListProblem, parseAddressListStrict, parseArgvAddresses } from '../src/message/address.js';
 import { decodeWords } from '../src/message/encoded-words.js';
@@ -157,5 +159,22 @@ describe('Japanese and other charsets decode exactly', () => {
     assert.equal(fwd.text, 'the forwarded text');
     const digest = extractText(Buffer.from('Subject: Digest\nContent-Type: multipart/digest; boundary=d\n\n--d\n\nSubject: one\n\nfirst entry\n--d--\n'));
     assert.equal(digest.text, 'first entry');
+  });
+});
+
+describe('the built sendmail -t, as cron and scripts run it', () => {
+  const host = makeHost('[general]\nhostname = "web1"\ndomain = "example.com"\naliases = false\n[transports.out]\ntype = "stdout"\n');
+  after(() => rmSync(host.dir, { recursive: true, force: true }));
+
+  it('exits 65 naming the header and the text for each malformed list, and queues nothing', async () => {
+    for (const [value] of MALFORMED.slice(0, 6)) {
+      const r = await runCli(['sendmail', '-t', '-i', '-odq'], { input: `To: ${value}\nSubject: s\n\nbody\n`, env: host.env });
+      assert.equal(r.code, 65, `${value}: ${r.stderr}`);
+      assert.match(r.stderr, /^sysmail: malformed address list in the To header: /, value);
+    }
+    const r = await runCli(['sendmail', '-t', '-i', '-odq'], { input: 'Subject: s\nFrom root Mon Jan  1 00:00:00 2024\nTo: a@example.org\n\nb\n', env: host.env });
+    assert.equal(r.code, 65, r.stderr);
+    assert.match(r.stderr, /line 2 of the message header is an mbox "From " line/);
+    assert.equal(host.events().filter((e) => e.event === 'accepted').length, 0, 'nothing was queued');
   });
 });
