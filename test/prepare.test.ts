@@ -126,9 +126,9 @@ describe('prepareMessage', () => {
     assert.deepEqual(prep('To: A@x.org, a@X.org\n\n', { extractRecipients: true }).recipients, ['A@x.org', 'a@x.org']);
   });
 
-  it('-t with Resent- headers uses the first Resent- block only', () => {
+  it('-t with Resent- headers takes every Resent-To/-Cc/-Bcc, in every block, as Postfix does', () => {
     const p = prep(fixture('resent.eml'), { extractRecipients: true });
-    assert.deepEqual(p.recipients, ['new-owner@example.org', 'archive@example.org']);
+    assert.deepEqual(p.recipients, ['new-owner@example.org', 'archive@example.org', 'old-resent@example.org']);
     const h = parseMessage(p.message).headers;
     assert.equal(h.has('resent-bcc'), false);
     assert.deepEqual(h.getAll('resent-to'), ['new-owner@example.org', 'old-resent@example.org']);

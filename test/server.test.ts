@@ -677,3 +677,19 @@ describe('sysmail serve (the CLI, from the build)', () => {
     assert.match(r.stderr, /fix: /);
   });
 });
+
+describe('malformed address lists on the listener (issue 14)', () => {
+  test('a To header that lists a second <addr> after the first is refused with 501 5.1.3 naming it; nothing is queued', async () => {
+    const config = makeConfig(scratch());
+    const { port } = await listenerFor(config);
+    const c = await Client.connect(port);
+    await c.reply();
+    const r = await c.send('app@test.example', ['ops@remote.example'], 'To: Name <a@b.example> <c@d.example>\nSubject: s\n\nbody\n');
+    assert.equal(r.code, 501, r.text);
+    assert.match(r.text, /5\.1\.3 .*malformed address list in the To header: text after "<a@b\.example>": "<c@d\.example>"/);
+    assert.deepEqual(await spooledMessages(config), []);
+    // The session goes on: a well-formed message is accepted.
+    assert.equal((await c.send('app@test.example', ['ops@remote.example'], 'To: Name <a@b.example>, <c@d.example>\nSubject: s\n\nbody\n')).code, 250);
+    c.destroy();
+  });
+});

@@ -191,9 +191,13 @@ interface Tok {
   end: number;
   /** White space came before this token. */
   spaced: boolean;
+  /** False for a quoted string, comment or domain literal that runs to the end without its closing character. */
+  closed: boolean;
 }
 
 const SPECIALS = '<>,:;@.';
+const EW = /=\?[^?\s]{1,64}\?[BbQq]\?[^?\s]*\?=/y;
+const EW_WHOLE = /^=\?[^?\s]{1,64}\?[BbQq]\?[^?\s]*\?=$/;
 const WS = ' \t\r\n';
 
 function tokenize(s: string): Tok[] {
@@ -209,6 +213,7 @@ function tokenize(s: string): Tok[] {
     }
     const start = i;
     let kind: TokKind;
+    let closed = true;
     if (c === '(') {
       // Comments nest; an unterminated one runs to the end.
       let depth = 0;
@@ -217,25 +222,32 @@ function tokenize(s: string): Tok[] {
         else if (s[i] === '(') depth++;
         else if (s[i] === ')' && --depth === 0) break;
       }
+      closed = i < s.length;
       i++;
       kind = 'comment';
     } else if (c === '"') {
       for (i++; i < s.length && s[i] !== '"'; i++) if (s[i] === '\\') i++;
+      closed = i < s.length;
       i++;
       kind = 'quoted';
     } else if (c === '[') {
       for (i++; i < s.length && s[i] !== ']'; i++) if (s[i] === '\\') i++;
+      closed = i < s.length;
       i++;
       kind = 'literal';
     } else if (SPECIALS.includes(c)) {
       i++;
       kind = 'special';
+    } else if (c === '=' && s[i + 1] === '?' && (EW.lastIndex = i, EW.test(s))) {
+      // An encoded-word is one word even when its text holds specials, as in Python's parser and mail readers.
+      i = EW.lastIndex;
+      kind = 'atom';
     } else {
       while (i < s.length && !WS.includes(s[i]!) && !SPECIALS.includes(s[i]!) && !'("['.includes(s[i]!)) i++;
       kind = 'atom';
     }
     i = Math.min(i, s.length);
-    toks.push({ kind, text: s.slice(start, i), start, end: i, spaced });
+    toks.push({ kind, text: s.slice(start, i), start, end: i, spaced, closed });
     spaced = false;
   }
   return toks;
@@ -321,6 +333,163 @@ export function parseAddressList(value: string): ListedAddress[] {
   return out;
 }
 
+// ---------------------------------------------------------------------------
+// Strict reading (RFC 5322 §3.4): a list that does not parse is refused, not guessed at.
+
+const isSpecial = (t: Tok | undefined, c: string): boolean => t !== undefined && t.kind === 'special' && t.text === c;
+const isWord = (t: Tok): boolean => t.kind === 'atom' || t.kind === 'quoted';
+
+/**
+ * What is wrong with an address-list value, or null when it is a valid list.
+ * Valid: RFC 5322 mailboxes and groups, plus what real mailers and Postfix
+ * accept: obsolete routes (<@r1,@r2:u@d>), bare names (root), CFWS around
+ * dots and '@' (obs-local-part), periods in display names (obs-phrase), empty
+ * list items (a, , b), a trailing dot on a domain, and a final group without
+ * its ';'. One pass over the tokens.
+ */
+export function addressListProblem(value: string): string | null {
+  const all = tokenize(value);
+  for (const t of all) {
+    if (!t.closed) {
+      const what = t.kind === 'quoted' ? 'quoted string' : t.kind === 'comment' ? 'comment' : 'domain literal';
+      return `an unterminated ${what}: ${printable(value.slice(t.start), 40)}`;
+    }
+    if (t.kind === 'atom' && /[)\]\\]/.test(t.text) && !EW_WHOLE.test(t.text)) return `a stray ${printable(t.text, 40)}`;
+  }
+  const toks = all.filter((t) => t.kind !== 'comment');
+  const near = (a: number, b: number): string => {
+    const from = toks[a]?.start ?? value.length;
+    const last = toks[Math.min(b, toks.length) - 1];
+    const to = b > a && last !== undefined ? last.end : (toks[a]?.end ?? value.length);
+    return printable(value.slice(from, to), 60);
+  };
+  let i = 0;
+
+  /** local-part ["@" domain], obsolete spacing allowed; null when valid. */
+  const addrSpec = (a: number, b: number): string | null => {
+    let at = -1;
+    for (let k = a; k < b; k++) {
+      const t = toks[k]!;
+      const prev = toks[k - 1];
+      if (isSpecial(t, '@')) {
+        if (at >= 0) return `more than one '@' in ${near(a, b)}`;
+        at = k;
+        continue;
+      }
+      if (t.kind === 'literal' && (at < 0 || k !== at + 1 || b !== k + 1)) return `a misplaced [...] in ${near(a, b)}`;
+      // RFC 5321 §4.1.3 address literals only ([192.0.2.1], [IPv6:...]): what SMTP can route to.
+      if (t.kind === 'literal' && !/^\[[0-9A-Za-z:.-]+\]$/.test(t.text)) return `a malformed domain literal ${printable(t.text, 60)}`;
+      // The domain: no leading dot and no empty label (a trailing dot is the absolute DNS name, and allowed).
+      if (at >= 0 && isSpecial(t, '.') && (k === at + 1 || isSpecial(prev, '.'))) return `an empty label in the domain of ${near(a, b)}`;
+      if (t.kind === 'quoted' && at >= 0) return `a quoted string in the domain of ${near(a, b)}`;
+      if (k > a && prev !== undefined && (isWord(t) || t.kind === 'literal') && (isWord(prev) || prev.kind === 'literal')) {
+        return `${near(a, b)} is not one address (a missing comma, or a display name without <...>?)`;
+      }
+    }
+    if (at === a) return `the local part is empty in ${near(a, b)}`;
+    if (at === b - 1) return `the domain is empty in ${near(a, b)}`;
+    return null;
+  };
+
+  /** One mailbox (or, at the top level, a group) from toks[i]; null when valid. */
+  const item = (inGroup: boolean): string | null => {
+    const a = i;
+    while (i < toks.length && !['<', ':', ',', ';', '>'].some((c) => isSpecial(toks[i], c))) i++;
+    const t = toks[i];
+    if (isSpecial(t, '<')) {
+      for (let k = a; k < i; k++) {
+        const p = toks[k]!;
+        if (!(isWord(p) || isSpecial(p, '.'))) return `${near(a, i)} before <...> is not a display name (a missing comma?)`;
+      }
+      const open = i++;
+      if (isSpecial(toks[i], '@')) {
+        // Obsolete route (RFC 5322 §4.4): "@" domain *("," ["@" domain]) ":" before the address.
+        let expectDomain = false;
+        for (; i < toks.length && !isSpecial(toks[i], ':'); i++) {
+          const r = toks[i]!;
+          if (isSpecial(r, '@')) {
+            if (expectDomain) return `a malformed route in ${near(open, i + 1)}`;
+            expectDomain = true;
+          } else if (isSpecial(r, ',')) {
+            if (expectDomain) return `a malformed route in ${near(open, i + 1)}`;
+          } else if (r.kind === 'atom' || r.kind === 'literal') {
+            if (!expectDomain && !isSpecial(toks[i - 1], '.')) return `a malformed route in ${near(open, i + 1)}`;
+            expectDomain = false;
+            // After a domain comes ',', ':' or the rest of the domain.
+            const nx = toks[i + 1];
+            if (nx !== undefined && !isSpecial(nx, ',') && !isSpecial(nx, ':') && !isSpecial(nx, '.')) return `a malformed route in ${near(open, i + 2)}`;
+          } else if (isSpecial(r, '.')) {
+            if (!(toks[i - 1]!.kind === 'atom' && (toks[i + 1]?.kind === 'atom'))) return `an empty label in the route of ${near(open, i + 1)}`;
+          } else return `a malformed route in ${near(open, i + 1)}`;
+        }
+        if (!isSpecial(toks[i], ':') || expectDomain) return `a malformed route in ${near(open, i + 1)}`;
+        i++;
+      }
+      const s = i;
+      while (i < toks.length && !['<', '>', ',', ';', ':'].some((c) => isSpecial(toks[i], c))) i++;
+      if (!isSpecial(toks[i], '>')) {
+        return i >= toks.length ? `an unterminated <: ${near(open, i)}` : `an unexpected ${printable(toks[i]!.text)} inside ${near(open, i + 1)}`;
+      }
+      const bad = s === i ? null : addrSpec(s, i);
+      if (bad !== null) return bad;
+      i++;
+      const next = toks[i];
+      if (next !== undefined && !isSpecial(next, ',') && !(inGroup && isSpecial(next, ';'))) {
+        return `text after ${near(open, i)}: ${printable(value.slice(next.start), 40)}`;
+      }
+      return null;
+    }
+    if (isSpecial(t, ':')) {
+      if (inGroup) return `an unexpected ':' in ${near(a, i + 1)} (a group inside a group, or a ':' that needs quoting)`;
+      for (let k = a; k < i; k++) {
+        const p = toks[k]!;
+        if (!(isWord(p) || isSpecial(p, '.'))) return `${near(a, i + 1)} is not a group name (a ':' in an address?)`;
+      }
+      i++;
+      for (;;) {
+        if (i >= toks.length) return null; // "undisclosed-recipients:" without its ';': accepted, as mailers do
+        if (isSpecial(toks[i], ';')) {
+          i++;
+          const next = toks[i];
+          if (next !== undefined && !isSpecial(next, ',')) return `text after the group ${near(a, i)}: ${printable(value.slice(next.start), 40)}`;
+          return null;
+        }
+        if (isSpecial(toks[i], ',')) { i++; continue; }
+        const bad = item(true);
+        if (bad !== null) return bad;
+      }
+    }
+    if (isSpecial(t, '>')) return `a stray '>' in ${near(a, i + 1)}`;
+    if (isSpecial(t, ';') && !inGroup) return `a ';' outside a group in ${near(a, i + 1)}`;
+    return a === i ? null : addrSpec(a, i);
+  };
+
+  while (i < toks.length) {
+    if (isSpecial(toks[i], ',')) { i++; continue; }
+    const bad = item(false);
+    if (bad !== null) return bad;
+  }
+  return null;
+}
+
+/**
+ * parseAddressList for a header that must be right (-t, the listener): a
+ * malformed list throws 'EADDRESS' (EX_DATAERR, 501 5.1.3) naming the header
+ * and what is wrong, instead of returning a guess.
+ */
+export function parseAddressListStrict(value: string, header: string): ListedAddress[] {
+  const problem = addressListProblem(value);
+  if (problem !== null) {
+    throw new SysmailError('EADDRESS', `malformed address list in the ${header} header: ${problem}`, {
+      exit: EX.DATAERR,
+      smtpCode: 501,
+      dsn: '5.1.3',
+      hint: 'separate addresses with commas, write a name as Name <user@example.com>, and quote names that hold , ; : @ < > ( ) or "',
+    });
+  }
+  return parseAddressList(value);
+}
+
 /** The addresses in an address-list header value (To, Cc, Bcc, From, Resent-*). */
 export function extractAddresses(headerValue: string): string[] {
   return parseAddressList(headerValue).map((a) => a.address);
@@ -329,11 +498,15 @@ export function extractAddresses(headerValue: string): string[] {
 /**
  * Addresses given on the command line. Like Postfix, each argument is read as
  * an address list, so "a@x, b@y" and "Name <a@x>" work; control characters are
- * refused before anything is parsed.
+ * refused before anything is parsed, and a malformed list (see
+ * addressListProblem) is refused rather than guessed at.
  */
 export function parseArgvAddresses(arg: string, opts: Omit<AddressOptions, 'source'>): string[] {
   const o: AddressOptions = { ...opts, source: 'argv' };
-  if (/[\x00-\x1f\x7f]/.test(arg) || arg.trim() === '' || /^\s*-/.test(arg)) return [parseEnvelopeAddress(arg, o)];
+  // Control characters, options, pipes and paths get parseEnvelopeAddress's specific refusal.
+  if (/[\x00-\x1f\x7f]/.test(arg) || arg.trim() === '' || /^\s*[-|/]/.test(arg)) return [parseEnvelopeAddress(arg, o)];
+  const problem = addressListProblem(arg);
+  if (problem !== null) throw addressError(arg, problem, o);
   const list = parseAddressList(arg);
   if (list.length === 0) return [parseEnvelopeAddress(arg, o)];
   return list.map((a) => parseEnvelopeAddress(a.address === '' && !opts.allowNull ? arg : a.address, o));

@@ -4,14 +4,16 @@
  * Guarantees: decoding never throws; a malformed word, an unknown charset or
  * bad base64 leaves that word as it was. Adjacent encoded-words (separated only
  * by white space) are joined, and their bytes are decoded together when they
- * share a charset, so a UTF-8 character split across two B-words survives.
+ * share a charset, so a UTF-8 character split across two B-words survives;
+ * words in a stateful charset (ISO-2022-JP) are decoded one by one instead,
+ * as RFC 1468 has each word return to ASCII (see charset.ts).
  * Work is linear in the input, and at most MAX_DECODED_WORDS words are decoded:
  * the rest of a hostile header is left as-is rather than burning CPU.
  * Encoding emits UTF-8 words of at most 75 characters, split on code-point
  * boundaries, using only characters that are safe in a phrase (display name)
  * as well as in unstructured text, so one encoder serves Subject and From.
  */
-import { TextDecoder } from 'node:util';
+import { decoderFor, isStateful } from './charset.js';
 
 /** A header never legitimately carries more; beyond this the text is left encoded. */
 export const MAX_DECODED_WORDS = 1000;
@@ -19,35 +21,6 @@ export const MAX_DECODED_WORDS = 1000;
 const MAX_WORD = 75;
 
 const WORD_RE = /=\?([^?\s*]{1,64})(?:\*[^?\s]{0,32})?\?([BbQq])\?([^?\s]*)\?=/g;
-
-type Decode = (bytes: Buffer) => string;
-const decoders = new Map<string, Decode | null>();
-
-// WHATWG maps iso-8859-1 and us-ascii to windows-1252, but Node 20's decoder
-// for it yields C1 controls for 0x80-0x9F (nodejs/node#56542); map them ourselves.
-const CP1252_80 = [
-  0x20ac, 0x81, 0x201a, 0x192, 0x201e, 0x2026, 0x2020, 0x2021, 0x2c6, 0x2030, 0x160, 0x2039, 0x152, 0x8d, 0x17d, 0x8f,
-  0x90, 0x2018, 0x2019, 0x201c, 0x201d, 0x2022, 0x2013, 0x2014, 0x2dc, 0x2122, 0x161, 0x203a, 0x153, 0x9d, 0x17e, 0x178,
-];
-function decodeCp1252(bytes: Buffer): string {
-  let out = '';
-  for (const b of bytes) out += String.fromCharCode(b >= 0x80 && b < 0xa0 ? CP1252_80[b - 0x80]! : b);
-  return out;
-}
-
-function decoderFor(charset: string): Decode | null {
-  const key = charset.toLowerCase();
-  let d = decoders.get(key);
-  if (d !== undefined) return d;
-  try {
-    const td = new TextDecoder(key === 'utf8' ? 'utf-8' : key);
-    d = td.encoding === 'windows-1252' ? decodeCp1252 : (b: Buffer) => td.decode(b);
-  } catch {
-    d = null; // not a charset TextDecoder knows: leave such words encoded
-  }
-  if (decoders.size < 32) decoders.set(key, d);
-  return d;
-}
 
 function hexVal(c: number): number {
   if (c >= 0x30 && c <= 0x39) return c - 0x30;
@@ -75,8 +48,12 @@ function decodeQ(text: string): Buffer | null {
   return out.subarray(0, n);
 }
 
+/** B decoding; null when the text is not base64 (a length of 4n+1 characters cannot be: a lost character). */
 function decodeB(text: string): Buffer | null {
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return null;
+  const data = text.replace(/=+$/, '').length;
+  // A group of 1 character, or padding after a complete group, is not base64 (a character was lost or added).
+  if (data % 4 === 1 || (data % 4 === 0 && data < text.length)) return null;
   return Buffer.from(text, 'base64');
 }
 
@@ -87,8 +64,12 @@ interface Word {
   bytes: Buffer;
 }
 
-/** Decodes every RFC 2047 encoded-word in `s`; anything malformed stays as written. */
-export function decodeWords(s: string, maxWords = MAX_DECODED_WORDS): string {
+/**
+ * Decodes every RFC 2047 encoded-word in `s`; anything malformed stays as
+ * written. A word in an unknown charset stays as written too, or, with
+ * `unknownAsUtf8` (display, where a title beats an encoded blob), is read as UTF-8.
+ */
+export function decodeWords(s: string, maxWords = MAX_DECODED_WORDS, unknownAsUtf8 = false): string {
   if (!s.includes('=?')) return s;
   const words: Word[] = [];
   WORD_RE.lastIndex = 0;
@@ -96,7 +77,7 @@ export function decodeWords(s: string, maxWords = MAX_DECODED_WORDS): string {
   while (words.length < maxWords && (m = WORD_RE.exec(s)) !== null) {
     const [whole, charset, enc, text] = m as unknown as [string, string, string, string];
     const bytes = enc === 'B' || enc === 'b' ? decodeB(text) : decodeQ(text);
-    if (bytes === null || decoderFor(charset) === null) continue;
+    if (bytes === null || (!unknownAsUtf8 && decoderFor(charset) === null)) continue;
     words.push({ start: m.index, end: m.index + whole.length, charset: charset.toLowerCase(), bytes });
   }
   if (words.length === 0) return s;
@@ -112,11 +93,13 @@ export function decodeWords(s: string, maxWords = MAX_DECODED_WORDS): string {
     while (j + 1 < words.length && /^[ \t\r\n]*$/.test(s.slice(words[j]!.end, words[j + 1]!.start))) j++;
     let k = i;
     while (k <= j) {
-      // Same-charset neighbours are decoded as one byte string (split multi-byte characters).
+      // Same-charset neighbours are decoded as one byte string (split multi-byte characters),
+      // except in a stateful charset (ISO-2022-JP), where each word starts and ends in ASCII
+      // (RFC 1468) and is decoded on its own.
       let l = k;
-      while (l + 1 <= j && words[l + 1]!.charset === words[k]!.charset) l++;
+      if (!isStateful(words[k]!.charset)) while (l + 1 <= j && words[l + 1]!.charset === words[k]!.charset) l++;
       const bytes = Buffer.concat(words.slice(k, l + 1).map((w) => w.bytes));
-      out += decoderFor(words[k]!.charset)!(bytes);
+      out += (decoderFor(words[k]!.charset) ?? decoderFor('utf-8')!)(bytes);
       k = l + 1;
     }
     pos = words[j]!.end;

@@ -16,6 +16,7 @@
  * where submission agents conventionally add Date, Message-ID and so on.
  */
 import { isUtf8 } from 'node:buffer';
+import { decodeCp1252 } from './charset.js';
 import { decodeWords } from './encoded-words.js';
 
 export interface HeaderField {
@@ -56,11 +57,15 @@ function fieldNameEnd(buf: Buffer, start: number, end: number): number {
   return j < end && buf[j] === 0x3a ? j : -1;
 }
 
-/** Reads a field's value: unfolded (line breaks before white space removed), trimmed; UTF-8 when valid, else Latin-1. */
+/**
+ * Reads a field's value: unfolded (line breaks before white space removed),
+ * trimmed; UTF-8 when valid, else windows-1252 (what legacy 8-bit mailers
+ * write; Latin-1 would turn 0x80-0x9F into invisible C1 controls).
+ */
 export function fieldValue(field: HeaderField): string {
   const colon = field.raw.indexOf(0x3a);
   const v = field.raw.subarray(colon + 1);
-  const text = isUtf8(v) ? v.toString('utf8') : v.toString('latin1');
+  const text = isUtf8(v) ? v.toString('utf8') : decodeCp1252(v);
   return text.replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '').trim();
 }
 

@@ -23,8 +23,10 @@
  *   argv recipients are never written into the header: they may be blind).
  */
 import { EX, SysmailError, dataError } from '../core/errors.js';
-import { extractAddresses, formatAddressHeader, parseAddressList, parseArgvAddresses, parseEnvelopeAddress, splitAddress } from './address.js';
-import { Headers, fieldValue, parseMessage, serializeMessage } from './headers.js';
+import {
+  addressListProblem, formatAddressHeader, parseAddressList, parseAddressListStrict, parseArgvAddresses, parseEnvelopeAddress, splitAddress,
+} from './address.js';
+import { type HeaderField, Headers, fieldValue, parseMessage, serializeMessage } from './headers.js';
 
 export interface PrepareOptions {
   raw: Buffer;
@@ -36,6 +38,13 @@ export interface PrepareOptions {
   recipients: string[];
   /** -t */
   extractRecipients: boolean;
+  /**
+   * Refuse (EADDRESS, EX_DATAERR / 501) a From, Sender, Reply-To, To or Cc
+   * field (or Resent- form) whose address list is malformed, rather than pass
+   * it on untouched. Default: on with -t (those fields then decide delivery);
+   * the listener turns it on too.
+   */
+  strictHeaders?: boolean;
   /** Login name of the submitter. */
   user: string;
   hostname: string;
@@ -123,45 +132,72 @@ function nulError(raw: Buffer, at: number): SysmailError {
     "remove them (e.g. `tr -d '\\000'`), or send binary data as an attachment or with `sysmail send`, which encodes it");
 }
 
+/**
+ * An mbox "From " line after header fields ends the header block (it is not a
+ * field), so every field below it would silently become body text: refused,
+ * since the fields below it may be the recipients. A leading one is dropped
+ * (stripFromLines), as Postfix does.
+ */
+function refuseFromLineInHeader(headers: Headers, body: Buffer): void {
+  let i = 0;
+  while (body[i] === 0x3e) i++;
+  if (body.toString('latin1', i, i + 5) !== 'From ') return;
+  const line = headers.toBuffer().reduce((n, c) => n + (c === 0x0a ? 1 : 0), 1);
+  const nl = body.indexOf(0x0a);
+  const text = body.toString('utf8', 0, Math.min(nl < 0 ? body.length : nl, 80));
+  throw dataError('EHEADER', `line ${line} of the message header is an mbox "From " line (${JSON.stringify(text)}), not a header field; `
+    + 'the fields after it would become body text', 'remove that line, or put it first (a leading "From " line is dropped), or put an empty line before it if it belongs to the body');
+}
+
 const RESENT_RCPT = new Set(['resent-to', 'resent-cc', 'resent-bcc']);
+const RCPT = new Set(['to', 'cc', 'bcc']);
 
 /**
- * The recipient header values for -t: those of the first Resent- block when
- * there is one (the message is being re-sent), else every To, Cc and Bcc.
- * A block is a run of Resent- fields; a repeated Resent- name starts the next.
+ * The recipient fields for -t, as Postfix's cleanup takes them: every
+ * Resent-To/-Cc/-Bcc field wherever it stands (all Resent- blocks) when there
+ * is at least one, else every To, Cc and Bcc.
  */
-function recipientValues(h: Headers): string[] {
-  const fields = h.fields;
-  const first = fields.findIndex((f) => f.lname.startsWith('resent-'));
-  if (first < 0) return fields.filter((f) => f.lname === 'to' || f.lname === 'cc' || f.lname === 'bcc').map(fieldValue);
-  const seen = new Set<string>();
-  const values: string[] = [];
-  for (let i = first; i < fields.length; i++) {
-    const f = fields[i]!;
-    if (!f.lname.startsWith('resent-') || seen.has(f.lname)) break;
-    seen.add(f.lname);
-    if (RESENT_RCPT.has(f.lname)) values.push(fieldValue(f));
-  }
-  return values;
+function recipientFields(h: Headers): HeaderField[] {
+  const resent = h.fields.filter((f) => RESENT_RCPT.has(f.lname));
+  return resent.length > 0 ? resent : h.fields.filter((f) => RCPT.has(f.lname));
 }
 
 function recipientsFromHeaders(h: Headers, domain: string): string[] {
   const out: string[] = [];
-  for (const v of recipientValues(h)) {
-    for (const a of extractAddresses(v)) out.push(parseEnvelopeAddress(a, { domain, source: 'header', role: 'recipient' }));
+  for (const f of recipientFields(h)) {
+    for (const a of parseAddressListStrict(fieldValue(f), f.name)) {
+      out.push(parseEnvelopeAddress(a.address, { domain, source: 'header', role: 'recipient' }));
+    }
   }
   return out;
 }
 
-/** Appends @domain to each bare name in an address-list value; null when nothing changes. */
-function qualifyList(value: string, domain: string): string | null {
+/**
+ * Appends @domain to each bare name in an address-list value, in one pass;
+ * null when nothing changes. A malformed list is refused when `strict`, and
+ * otherwise left exactly as written: rewriting a guess would change what the
+ * reader sees.
+ */
+function qualifyList(value: string, domain: string, header: string, strict: boolean): string | null {
+  if (strict) parseAddressListStrict(value, header);
+  else if (addressListProblem(value) !== null) return null;
   // Bare means no '@' at all (outside quotes): "user@" is broken, not bare, and is left for the reader to see.
-  const items = parseAddressList(value).filter((a) => a.address !== '' && splitAddress(a.address).local === a.address && !/\s/.test(a.address));
-  if (items.length === 0) return null;
-  let out = value;
-  for (const a of items.sort((x, y) => y.end - x.end)) out = out.slice(0, a.end) + '@' + domain + out.slice(a.end);
-  return out;
+  const ends = parseAddressList(value)
+    .filter((a) => a.address !== '' && splitAddress(a.address).local === a.address && !/\s/.test(a.address))
+    .map((a) => a.end);
+  if (ends.length === 0) return null;
+  const pieces: string[] = [];
+  let pos = 0;
+  for (const end of ends) {
+    pieces.push(value.slice(pos, end), '@', domain);
+    pos = end;
+  }
+  pieces.push(value.slice(pos));
+  return pieces.join('');
 }
+
+/** "resent-to" -> "Resent-To", to name a header in a message. */
+const titleCase = (lname: string): string => lname.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase());
 
 function dedupe(addrs: string[]): string[] {
   const seen = new Set<string>();
@@ -178,7 +214,8 @@ export function prepareMessage(opts: PrepareOptions): PreparedMessage {
   if (nul >= 0) throw nulError(opts.raw, nul);
   const domain = opts.domain.toLowerCase();
   const raw = stripFromLines(normalizeLineEnds(opts.raw));
-  const { headers, body } = parseMessage(raw);
+  const { headers, body, hadSeparator } = parseMessage(raw);
+  if (headers.size > 0 && !hadSeparator) refuseFromLineInHeader(headers, body);
   // A lone CR inside a header would be a line end to some readers: make it a space.
   headers.mapRaw((b) => {
     if (b.indexOf(0x0d) < 0) return b;
@@ -210,7 +247,8 @@ export function prepareMessage(opts: PrepareOptions): PreparedMessage {
 
   headers.remove('bcc');
   headers.remove('resent-bcc');
-  for (const name of ADDRESS_HEADERS) headers.rewrite(name, (v) => qualifyList(v, domain));
+  const strict = opts.strictHeaders ?? opts.extractRecipients;
+  for (const name of ADDRESS_HEADERS) headers.rewrite(name, (v) => qualifyList(v, domain, titleCase(name), strict));
 
   if (!headers.has('date')) headers.add('Date', formatDate(opts.now));
   if (!headers.has('message-id')) headers.add('Message-ID', makeMessageId(opts.now, opts.hostname, opts.messageIdSeed));

@@ -9,8 +9,17 @@
  * Hostile structure is bounded: at most MAX_DEPTH levels of nesting and
  * MAX_PARTS parts are looked at, and every scan is linear in the input, so a
  * crafted message cannot blow the stack or hang the delivery process.
- * No dependencies: this is loaded on delivery paths that must stay lean.
+ * message/rfc822 parts (and the parts of a multipart/digest, which are
+ * messages by default) are descended into like any other part. Content-Type
+ * parameters follow RFC 2045/2231: comments are ignored, quoted values
+ * unquoted, and `name*=charset''pct` and `name*0*=` continuations decoded.
+ * Only the small charset and encoded-word modules are imported: this is loaded
+ * on delivery paths that must stay lean.
  */
+import { decodeLenient } from './charset.js';
+import { MAX_DECODED_WORDS, decodeWords } from './encoded-words.js';
+import { fieldValue, parseMessage } from './headers.js';
+import { parseMimeValue } from './mime-params.js';
 
 const MAX_DEPTH = 32;
 const MAX_PARTS = 1000;
@@ -43,89 +52,59 @@ export function extractText(raw: Buffer): ExtractedText {
   return { subject, text: `[no text content: ${ct.type}]` };
 }
 
-/** Headers (unfolded, names lowercased, first occurrence wins) and body bytes. */
+/**
+ * Headers (unfolded, names lowercased, first occurrence wins) and body bytes,
+ * split as headers.ts splits a message (and as RFC 5322 and Python's parser
+ * do): the header block ends at the first empty line, or at the first line
+ * that is neither a field nor a continuation, which then begins the body.
+ */
 function splitPart(buf: Buffer): Part {
-  let end = -1;
-  let bodyStart = buf.length;
-  // The header block ends at the first empty line, LF or CRLF.
-  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) {
-    const next = buf[i + 1];
-    if (next === 10) { end = i; bodyStart = i + 2; break; }
-    if (next === 13 && buf[i + 2] === 10) { end = i; bodyStart = i + 3; break; }
-  }
-  if (buf.length > 0 && (buf[0] === 10 || (buf[0] === 13 && buf[1] === 10))) {
-    end = 0; bodyStart = buf[0] === 10 ? 1 : 2;
-  }
-  const headerText = headerString(end === -1 ? buf : buf.subarray(0, end));
+  const parsed = parseMessage(buf);
   const headers = new Map<string, string>();
-  const unfolded = headerText.replace(/\r?\n(?=[ \t])/g, '');
-  for (const line of unfolded.split(/\r?\n/)) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon).trim().toLowerCase();
-    if (!headers.has(name)) headers.set(name, line.slice(colon + 1).trim());
-  }
-  return { headers, body: end === -1 ? Buffer.alloc(0) : buf.subarray(bodyStart) };
+  for (const f of parsed.headers.fields) if (!headers.has(f.lname)) headers.set(f.lname.trim(), fieldValue(f));
+  return { headers, body: parsed.body };
 }
 
-/** Raw 8-bit headers are UTF-8 in practice (RFC 6532); fall back to Latin-1 when they are not. */
-function headerString(b: Buffer): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(b);
-  } catch {
-    return b.toString('latin1');
-  }
-}
+const MIME_TYPE = /^[a-z0-9!#$%&'*+.^_`|~-]+\/[a-z0-9!#$%&'*+.^_`|~-]+$/;
 
-function contentType(p: Part): ContentType {
+/** The part's type and parameters; `dflt` is the type of a part without Content-Type (message/rfc822 in a digest). */
+function contentType(p: Part, dflt = 'text/plain'): ContentType {
   const v = p.headers.get('content-type');
-  if (!v) return { type: 'text/plain', params: new Map() };
-  const [head, ...rest] = splitParams(v);
-  const params = new Map<string, string>();
-  for (const kv of rest) {
-    const eq = kv.indexOf('=');
-    if (eq <= 0) continue;
-    let val = kv.slice(eq + 1).trim();
-    if (val.startsWith('"') && val.endsWith('"') && val.length >= 2) val = val.slice(1, -1).replace(/\\(.)/g, '$1');
-    params.set(kv.slice(0, eq).trim().toLowerCase(), val);
-  }
-  const type = (head ?? '').trim().toLowerCase();
-  return { type: type.includes('/') ? type : 'text/plain', params };
-}
-
-/** Splits on ';' outside double quotes. */
-function splitParams(v: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  let quoted = false;
-  for (let i = 0; i < v.length; i++) {
-    const c = v[i];
-    if (c === '\\' && quoted && i + 1 < v.length) { cur += c + v[++i]; continue; }
-    if (c === '"') quoted = !quoted;
-    if (c === ';' && !quoted) { out.push(cur); cur = ''; continue; }
-    cur += c;
-  }
-  out.push(cur);
-  return out;
+  if (!v) return { type: dflt, params: new Map() };
+  const { value, params } = parseMimeValue(v);
+  // RFC 2045 §5.2: a Content-Type that is not type/subtype is read as the default.
+  return { type: MIME_TYPE.test(value) ? value : 'text/plain', params };
 }
 
 function isAttachment(p: Part): boolean {
-  return /^\s*attachment\b/i.test(p.headers.get('content-disposition') ?? '');
+  // The first word decides: "attachment filename=x" (a ';' missing) is still an attachment.
+  return /^attachment(?:$|[ \t])/.test(parseMimeValue(p.headers.get('content-disposition') ?? '').value);
 }
 
-/** Depth-first search for the first inline part of `want`; bounded in depth and in parts visited. */
-function findPart(p: Part, want: string, depth: number, budget: { parts: number }): Part | null {
+/** RFC 2046 §5.1.1 allows 70 characters; a longer boundary is refused so the search stays linear. */
+const MAX_BOUNDARY = 200;
+
+/**
+ * Depth-first search for the first inline part of `want`; bounded in depth and
+ * in parts visited. A message/rfc822 part is searched as the message it holds.
+ */
+function findPart(p: Part, want: string, depth: number, budget: { parts: number }, dflt = 'text/plain'): Part | null {
   if (--budget.parts < 0) return null;
-  const ct = contentType(p);
+  const ct = contentType(p, dflt);
   if (ct.type.startsWith('multipart/')) {
     const boundary = ct.params.get('boundary');
-    if (!boundary || depth >= MAX_DEPTH) return null;
+    if (!boundary || boundary.length > MAX_BOUNDARY || depth >= MAX_DEPTH) return null;
+    const childType = ct.type === 'multipart/digest' ? 'message/rfc822' : 'text/plain';
     for (const child of splitMultipart(p.body, boundary, budget.parts + 1)) {
-      const hit = findPart(splitPart(child), want, depth + 1, budget);
+      const hit = findPart(splitPart(child), want, depth + 1, budget, childType);
       if (hit) return hit;
       if (budget.parts < 0) return null;
     }
     return null;
+  }
+  if ((ct.type === 'message/rfc822' || ct.type === 'message/global') && !isAttachment(p)) {
+    if (depth >= MAX_DEPTH) return null;
+    return findPart(splitPart(transferDecode(p)), want, depth + 1, budget);
   }
   return ct.type === want && !isAttachment(p) ? p : null;
 }
@@ -165,20 +144,64 @@ function lineEnds(c: number | undefined): boolean {
   return c === undefined || c === 10 || c === 13 || c === 32 || c === 9;
 }
 
+function transferDecode(p: Part): Buffer {
+  const cte = parseMimeValue(p.headers.get('content-transfer-encoding') ?? '').value;
+  return cte === 'base64' ? decodeBase64(p.body) : cte === 'quoted-printable' ? decodeQuotedPrintable(p.body) : p.body;
+}
+
 function decodePart(p: Part): string {
-  const cte = (p.headers.get('content-transfer-encoding') ?? '').trim().toLowerCase();
-  const bytes = cte === 'base64' ? Buffer.from(p.body.toString('latin1').replace(/[^A-Za-z0-9+/]/g, ''), 'base64')
-    : cte === 'quoted-printable' ? decodeQuotedPrintable(p.body)
-    : p.body;
-  return decodeCharset(bytes, contentType(p).params.get('charset'));
+  return decodeCharset(transferDecode(p), contentType(p).params.get('charset'));
+}
+
+const B64 = new Int8Array(256).fill(-1);
+for (let i = 0; i < 64; i++) B64['ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'.charCodeAt(i)] = i;
+
+/**
+ * Base64 read in 4-character groups (RFC 2045 §6.8): characters outside the
+ * alphabet are skipped, and padding ends the current group, so text that was
+ * encoded in pieces and concatenated ("aGVsbG8=\nd29ybGQ=") decodes whole.
+ */
+function decodeBase64(src: Uint8Array): Buffer {
+  const out = Buffer.alloc(Math.floor(src.length * 3 / 4) + 3);
+  let n = 0;
+  let acc = 0;
+  let k = 0;
+  const flush = () => {
+    if (k === 2) out[n++] = (acc >> 4) & 0xff;
+    else if (k === 3) { out[n++] = (acc >> 10) & 0xff; out[n++] = (acc >> 2) & 0xff; }
+    acc = 0;
+    k = 0;
+  };
+  for (let i = 0; i < src.length; i++) {
+    const c = src[i]!;
+    if (c === 0x3d) {
+      // Padding ends a group after 3 characters ("xyz="), or after 2 when a second '=' follows
+      // ("xy=="); any other '=' is noise and is skipped, as Python's and most decoders do.
+      if (k === 3) flush();
+      else if (k === 2) {
+        let j = i + 1;
+        while (j < src.length && B64[src[j]!]! < 0 && src[j] !== 0x3d) j++;
+        if (src[j] === 0x3d) { flush(); i = j; }
+      }
+      continue;
+    }
+    const v = B64[c]!;
+    if (v < 0) continue;
+    acc = (acc << 6) | v;
+    if (++k === 4) {
+      out[n++] = (acc >> 16) & 0xff;
+      out[n++] = (acc >> 8) & 0xff;
+      out[n++] = acc & 0xff;
+      acc = 0;
+      k = 0;
+    }
+  }
+  flush();
+  return out.subarray(0, n);
 }
 
 function decodeCharset(bytes: Uint8Array, charset: string | undefined): string {
-  try {
-    return new TextDecoder((charset ?? 'utf-8').trim() || 'utf-8').decode(bytes);
-  } catch {
-    return new TextDecoder('utf-8').decode(bytes);
-  }
+  return decodeLenient(bytes, charset);
 }
 
 function hexVal(c: number): number {
@@ -208,49 +231,41 @@ function decodeQuotedPrintable(src: Uint8Array): Buffer {
 }
 
 /**
- * RFC 2047 encoded words, for display. Deliberately not encoded-words.ts: that
- * decoder serves header handling and leaves a word in an unknown charset as
- * written, while a notification title is better read as UTF-8 (replacement
- * characters at worst). Adjacent words in one charset are joined as bytes so a
- * character split across two words survives.
+ * RFC 2047 encoded words, for display: the header decoder (encoded-words.ts),
+ * except that a word in an unknown charset is read as UTF-8 (replacement
+ * characters at worst), since a notification title beats an encoded blob.
  */
 function decodeEncodedWords(s: string): string {
-  const re = /=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=/g;
-  let out = '';
-  let last = 0;
-  let charset = '';
-  let bytes: Buffer[] = [];
-  const flush = () => {
-    if (bytes.length > 0) out += decodeCharset(Buffer.concat(bytes), charset);
-    bytes = [];
-  };
-  for (let m = re.exec(s); m; m = re.exec(s)) {
-    const between = s.slice(last, m.index);
-    const cs = m[1]!.split('*')[0]!.toLowerCase();
-    const word = m[2]!.toLowerCase() === 'b'
-      ? Buffer.from(m[3]!, 'base64')
-      : decodeQuotedPrintable(Buffer.from(m[3]!.replace(/_/g, ' '), 'latin1'));
-    // Whitespace between two encoded words is not part of the text (RFC 2047 §6.2).
-    const adjacent = bytes.length > 0 && /^[ \t\r\n]*$/.test(between);
-    if (!(adjacent && cs === charset)) {
-      flush();
-      if (!adjacent) out += between;
-      charset = cs;
-    }
-    bytes.push(word);
-    last = re.lastIndex;
-  }
-  flush();
-  return out + s.slice(last);
+  return decodeWords(s, MAX_DECODED_WORDS, true);
 }
 
 function oneLine(s: string): string {
   return s.replace(/[\r\n\t]+/g, ' ').replace(/[\u0000-\u001f\u007f]/g, '').replace(/ {2,}/g, ' ').trim();
 }
 
-/** LF line ends, no trailing blanks, at most one empty line in a row, no leading/trailing empty lines. */
+/** Cuts the spaces (and, with `tabs`, tabs) at the end of `line`; a loop, so a long run costs its length once. */
+function trimEnd(line: string, tabs: boolean): string {
+  let end = line.length;
+  while (end > 0) {
+    const c = line.charCodeAt(end - 1);
+    if (c !== 32 && !(tabs && c === 9)) break;
+    end--;
+  }
+  return end === line.length ? line : line.slice(0, end);
+}
+
+/** LF line ends, no trailing blanks, at most one empty line in a row, no leading/trailing empty lines. One pass. */
 function tidy(s: string): string {
-  return s.replace(/\r\n?/g, '\n').replace(/[ \t]+$/gm, '').replace(/\n{3,}/g, '\n\n').replace(/^\n+|\n+$/g, '');
+  const out: string[] = [];
+  let blank = false;
+  for (const raw of s.replace(/\r\n?/g, '\n').split('\n')) {
+    const line = trimEnd(raw, true);
+    if (line === '') { blank = out.length > 0; continue; }
+    if (blank) out.push('');
+    out.push(line);
+    blank = false;
+  }
+  return out.join('\n');
 }
 
 // ---- HTML to text --------------------------------------------------------
@@ -346,7 +361,13 @@ export function htmlToText(html: string): string {
     if (BLOCK.has(name)) lineBreak(name === 'p' || /^h[1-6]$/.test(name) ? 2 : 1);
   }
   // Per-line cleanup: collapse the spaces that inline markup left at line edges.
-  return out.join('').split('\n').map((l) => l.replace(/^ +| +$/g, '')).join('\n').replace(/\ue000/g, ' ');
+  return out.join('').split('\n').map((l) => trimEnd(l.slice(leadingSpaces(l)), false)).join('\n').replace(/\ue000/g, ' ');
+}
+
+function leadingSpaces(l: string): number {
+  let i = 0;
+  while (l.charCodeAt(i) === 32) i++;
+  return i;
 }
 
 interface Tag { name: string; closing: boolean; selfClosing: boolean; end: number; href?: string }

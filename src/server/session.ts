@@ -238,6 +238,7 @@ async function acceptMessage(env: SessionEnv, session: SMTPServerSession, st: Co
   const { prepareMessage } = await import('../message/prepare.js');
   const prepared = prepareMessage({
     raw, sender: st.sender ?? '', fullName: null, recipients: st.recipients, extractRecipients: false,
+    strictHeaders: true, // a malformed To/Cc/From list is answered 501, not rewritten by a guess
     user: who.user, hostname: g.hostname, domain: g.domain, now: date, tagHost: g.tagHost,
   });
   const received = receivedHeader({
