@@ -203,6 +203,7 @@ const OWN_HELP: Record<string, () => Promise<Command>> = {
   test: async () => (await import('./doctor.js')).testCommand,
   install: async () => (await import('./install.js')).installCommand,
   uninstall: async () => (await import('./install.js')).uninstallCommand,
+  cache: async () => (await import('./cache.js')).cacheCommand,
 };
 
 /** Every command `sysmail help` knows (main.ts's table must match; a test checks). */

@@ -26,7 +26,7 @@ export interface DocBlock {
 }
 
 /** Languages that are shown, not run (other programs' files, output). */
-export const SHOWN = new Set(['text', 'ini', 'conf', 'sieve', 'apt', 'crontab', 'diff', 'json']);
+export const SHOWN = new Set(['text', 'ini', 'conf', 'sieve', 'apt', 'crontab', 'diff', 'json', 'yaml']);
 export const RUN = new Set(['sh', 'toml']);
 
 const MARKER = /^<!--\s*doctest:\s*(skip|file)\b\s*(?:[—–-]\s*)?(.*?)\s*-->$/;
