@@ -434,3 +434,41 @@ test('claim 12: a hostile relay\'s reply text reaches the admin\'s terminal and 
   if (/[\x00\x07\x1b]/.test(/Diagnostic-Code: .*/.exec(bounce[0]!)?.[0] ?? '')) problems.push('control characters in the DSN');
   assert.deepEqual(problems, []);
 });
+
+// ---- Findings of the hostile review (issue 8) ----------------------------------------------------
+
+test('finding 1: a user who swaps Maildir/tmp for a symlink while root delivers never gets a file into another directory', async () => {
+  const { deliverToMaildir } = await import('../src/transports/maildir.js');
+  const top = mkdtempSync(join(tmpdir(), 'sysmail-race-'));
+  cleanups.push(() => rmSync(top, { recursive: true, force: true }));
+  chmodSync(top, 0o755);
+  const home = join(top, 'home');
+  const rootOnly = join(top, 'root-only');
+  mkdirSync(rootOnly, { mode: 0o700 });
+  mkdirSync(join(home, 'Maildir', 'tmp'), { recursive: true });
+  for (const d of [home, join(home, 'Maildir'), join(home, 'Maildir', 'tmp')]) chownSync(d, NOBODY, NOBODY);
+  // The attacker, as nobody: swap tmp/ and a symlink to the root-only directory, as fast as it can.
+  const stop = join(top, 'stop');
+  const swapper = `const fs = require('fs'); const p = process.argv[1], t = process.argv[2], stop = process.argv[3]; let n = 0;
+    for (; !fs.existsSync(stop);) { try { fs.renameSync(p + '/tmp', p + '/tmp.real'); fs.symlinkSync(t, p + '/tmp'); n++;
+      fs.unlinkSync(p + '/tmp'); fs.renameSync(p + '/tmp.real', p + '/tmp'); } catch {} }
+    process.stdout.write(String(n));`;
+  const attacker = spawn(process.execPath, ['-e', swapper, join(home, 'Maildir'), rootOnly, stop], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanups.push(() => attacker.kill('SIGKILL'));
+  let swaps = '';
+  attacker.stdout!.on('data', (d) => { swaps += d; });
+  const exited = new Promise((r) => attacker.on('close', r));
+  let ok = 0;
+  let refused = 0;
+  for (let i = 0; i < 1500; i++) {
+    try {
+      await deliverToMaildir(join(home, 'Maildir'), Buffer.from(`Subject: race ${i}\n\nx\n`), { owner: { uid: NOBODY, gid: NOBODY }, base: home });
+      ok++;
+    } catch { refused++; }
+  }
+  writeFileSync(stop, '');
+  await exited;
+  assert.ok(Number(swaps) > 100, `the attacker swapped ${swaps} times`);
+  assert.ok(ok > 0 && refused > 0, `delivered ${ok}, deferred ${refused}: the race did happen`);
+  assert.deepEqual(readdirSync(rootOnly), [], 'root created files in a directory the user pointed a symlink at');
+});
