@@ -472,3 +472,86 @@ test('finding 1: a user who swaps Maildir/tmp for a symlink while root delivers 
   assert.ok(ok > 0 && refused > 0, `delivered ${ok}, deferred ${refused}: the race did happen`);
   assert.deepEqual(readdirSync(rootOnly), [], 'root created files in a directory the user pointed a symlink at');
 });
+
+/** Writes a drop file as `uid` would, with whatever envelope and body an attacker likes. */
+function forgeDrop(h: TestHost, name: string, recipients: string[], body: Buffer | string, uid = NOBODY): string {
+  const b = Buffer.from(body);
+  const p = join(h.spool, 'drop', name);
+  writeFileSync(p, Buffer.concat([encodeHeader({ sender: 'nobody@example.com', recipients, submittedAt: Date.now(), uid, user: 'x', via: 'sendmail' }, b.length), b]), { mode: 0o600 });
+  chownSync(p, uid, uid);
+  return p;
+}
+const corruptReasons = (h: TestHost) => ls(join(h.spool, 'corrupt')).filter((n) => n.endsWith('.reason'))
+  .map((n) => readFileSync(join(h.spool, 'corrupt', n), 'utf8')).join('\n');
+
+test('finding 2: drop import applies the sendmail checks and preparation: no |cmd, /path, -oX; NUL refused; Bcc removed; Date, From, Message-ID and Received added', async () => {
+  const h = newHost((x) => boxToml(x));
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'box@example.net'], { input: msg('setup'), env: h.env })).code, 0);
+  const canary = join(h.dir, 'canary');
+  forgeDrop(h, '01AAAAAAAAAAAAAAAAAAA', [`|/bin/touch ${canary}`], msg('pipe'));
+  forgeDrop(h, '01BBBBBBBBBBBBBBBBBBB', [canary], msg('file'));
+  forgeDrop(h, '01CCCCCCCCCCCCCCCCCCC', ['-oQ/tmp@cmd.test'], msg('option'));
+  forgeDrop(h, '01DDDDDDDDDDDDDDDDDDD', ['box@example.net'], 'Subject: nul\n\nbinary \0 here\n');
+  forgeDrop(h, '01EEEEEEEEEEEEEEEEEEE', ['plain'], 'Subject: bare\nBcc: hidden@example.org\n\nno date, no from\n');
+  const f = await runCli(['flush'], { env: h.env });
+  assert.equal(f.code, 0, f.stderr);
+  const got = delivered(h);
+  assert.equal(got.length, 2, `the setup message and the one valid drop file only: ${got.map((m) => m.slice(0, 200)).join('\n---\n')}`);
+  assert.equal(existsSync(canary), false, 'a recipient was run or written');
+  const bare = got.find((m) => m.includes('Subject: bare'));
+  assert.ok(bare, 'the valid drop file is delivered');
+  const head = bare.split('\n\n')[0]!;
+  assert.match(head, /^Delivered-To: plain@example\.com$/m, 'a bare name is qualified as sendmail does');
+  assert.doesNotMatch(head, /^Bcc:/mi);
+  assert.match(head, /^Date: /m);
+  assert.match(head, /^Message-ID: </m);
+  assert.match(head, /^From: /m);
+  assert.match(head, /^Received: by sec\.example\.com \(sysmail, from userid 65534\);/m, 'the real submitter is in the trace');
+  const reasons = corruptReasons(h);
+  for (const r of [/\|\/bin\/touch|pipe|command/i, /NUL/]) assert.match(reasons, r);
+  assert.equal(reasons.match(/refused/g)?.length, 4, reasons);
+});
+
+test('finding 5: sendmail -t with 100,000 To: addresses exits 65 naming the limit, and nothing is queued to be lost later', async () => {
+  const h = newHost((x) => boxToml(x));
+  const to = Array.from({ length: 100_000 }, (_, i) => `u${i}@example.net`).join(', ');
+  const r = await runCli(['sendmail', '-t', '-i', '-odq'], { input: `From: a@example.com\nTo: ${to}\nSubject: many\n\nx\n`, env: h.env, timeoutMs: 60_000 });
+  assert.equal(r.code, 65, `exit ${r.code}: ${r.stderr}`);
+  assert.match(r.stderr, /1000 recipients/);
+  assert.deepEqual(ls(join(h.spool, 'queue')), []);
+  assert.deepEqual(ls(join(h.spool, 'corrupt')), []);
+  const ok = await runCli(['sendmail', '-t', '-i', '-odq'], { input: `From: a@example.com\nTo: ${to.split(', ').slice(0, 1000).join(', ')}\nSubject: many\n\nx\n`, env: h.env });
+  assert.equal(ok.code, 0, `1000 recipients are allowed: ${ok.stderr}`);
+});
+
+test('finding 6: one user cannot make root write without bound: per-pass quota, bounded root-owned quarantine copies, in-flight files capped', async () => {
+  const h = newHost((x) => boxToml(x));
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'box@example.net'], { input: msg('setup'), env: h.env })).code, 0);
+  for (let i = 0; i < 150; i++) forgeDrop(h, `01F${String(i).padStart(18, '0')}`, ['box@example.net'], msg(`flood ${i}`));
+  // Another user's sparse 20 MB "message" (all NUL) and 1 MB of garbage: refused, and root keeps only a bounded copy.
+  const other = 4242;
+  const sparse = join(h.spool, 'drop', '01GGGGGGGGGGGGGGGGGGG');
+  const sparseHeader = encodeHeader({ sender: 'x@example.com', recipients: ['box@example.net'], submittedAt: Date.now(), uid: other, user: 'x', via: 'sendmail' }, 20 << 20);
+  writeFileSync(sparse, sparseHeader, { mode: 0o600 });
+  chownSync(sparse, other, other);
+  const fd = spawnSync('truncate', ['-s', String(sparseHeader.length + (20 << 20)), sparse]);
+  assert.equal(fd.status, 0);
+  writeFileSync(join(h.spool, 'drop', '01HHHHHHHHHHHHHHHHHHH'), Buffer.alloc(1 << 20, 0x41));
+  chownSync(join(h.spool, 'drop', '01HHHHHHHHHHHHHHHHHHH'), other, other);
+  for (let i = 0; i < 300; i++) {
+    const p = join(h.spool, 'drop', `.01I${i}.x`);
+    writeFileSync(p, '');
+    chownSync(p, NOBODY, NOBODY);
+  }
+  const f = await runCli(['flush'], { env: h.env, timeoutMs: 60_000 });
+  assert.equal(f.code, 0, f.stderr);
+  const left = ls(join(h.spool, 'drop'));
+  assert.ok(left.filter((n) => !n.startsWith('.')).length >= 50, `one pass took more than 100 of one user's files: ${left.length} left`);
+  assert.ok(left.filter((n) => n.startsWith('.')).length <= 100, 'in-flight files beyond the per-user cap are removed');
+  for (const n of ls(join(h.spool, 'corrupt')).filter((x) => !x.endsWith('.reason'))) {
+    const st = statSync(join(h.spool, 'corrupt', n));
+    assert.ok(st.size <= 64 * 1024, `corrupt/${n} holds ${st.size} bytes`);
+    assert.equal(st.uid, 0, `corrupt/${n} is the user's own inode (uid ${st.uid}): they could keep writing into it`);
+  }
+  assert.match(corruptReasons(h), /NUL/);
+});
