@@ -555,3 +555,41 @@ test('finding 6: one user cannot make root write without bound: per-pass quota, 
   }
   assert.match(corruptReasons(h), /NUL/);
 });
+
+const TERMINAL_UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+test('finding 3: a relay greeting with ESC, BEL, C1, bidi overrides and 20 KB reaches queue, log and doctor escaped and bounded', async () => {
+  // As UTF-8 on the wire (the raw server writes latin1: one char per byte).
+  const evil = Buffer.from(`\x1b[2J\x1b]0;pwned\x07 \u009b31m \u202egnp.exe ${'A'.repeat(20_000)}`, 'utf8').toString('latin1');
+  const relay = await startRawSmtp(async (c: RawConnection) => {
+    c.reply(`220 evil.relay ESMTP ${evil}`);
+    for (;;) {
+      const line = await c.readLine(10_000);
+      if (line === null) return;
+      if (/^EHLO/i.test(line)) c.reply('250-evil.relay', '250 AUTH PLAIN');
+      else if (/^QUIT/i.test(line)) { c.reply('221 bye'); c.end(); return; }
+      else c.reply(`454 4.7.0 ${evil}`);
+    }
+  });
+  cleanups.push(() => relay.close());
+  const h = newHost(() => `[general]\nhostname = "sec.example.com"\ndomain = "example.com"\naliases = false\n`
+    + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${relay.port}\n`);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@example.net'], { input: msg('greeting'), env: h.env })).code, 0);
+  assert.equal((await runCli(['flush'], { env: h.env })).code, 0);
+  const views = {
+    'sysmail queue': await runCli(['queue'], { env: h.env }),
+    'sysmail log': await runCli(['log'], { env: h.env }),
+    'sysmail doctor': await runCli(['doctor'], { env: h.env, timeoutMs: 30_000 }),
+    'sysmail queue --json': await runCli(['queue', '--json'], { env: h.env }),
+  };
+  assert.match(views['sysmail log'].stdout, /deferred/);
+  for (const [what, r] of Object.entries(views)) {
+    const out = r.stdout + r.stderr;
+    assert.ok(!TERMINAL_UNSAFE.test(out), `${what} prints the relay's control or bidi characters: ${JSON.stringify(out.match(TERMINAL_UNSAFE))}`);
+    const longest = Math.max(...out.split('\n').map((l) => l.length));
+    assert.ok(longest < 4000, `${what} prints a ${longest}-character line`);
+  }
+  const log = readFileSync(h.logFile, 'utf8');
+  assert.ok(!TERMINAL_UNSAFE.test(log), 'the JSON log holds raw C1 or bidi characters');
+  assert.ok(log.split('\n').every((l) => l.length < 8000), 'the JSON log keeps 20 KB of a relay\'s text');
+});

@@ -3,6 +3,7 @@
  * release), mailq, config check|show, newaliases. Listing never writes
  * (readers never write); changes go through the spool's own operations.
  */
+import { displayText, escapeJson } from '../core/display.js';
 import { EX, usageError, SysmailError } from '../core/errors.js';
 import type { QueuedMessage, RecipientState } from '../spool/types.js';
 import { parseOptions } from './options.js';
@@ -44,7 +45,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
   const rt = await loadRuntime(opts);
   if (action === 'list') {
     const items = await rt.spool.list(opts.failed ? 'failed' : 'queue');
-    process.stdout.write(opts.json ? JSON.stringify(items.map(toJson), null, 2) + '\n' : formatQueue(items, opts.failed === true));
+    process.stdout.write(opts.json ? escapeJson(JSON.stringify(items.map(toJson), null, 2)) + '\n' : formatQueue(items, opts.failed === true));
     return EX.OK;
   }
   if (ids.length === 0) throw usageError(`queue ${action} needs at least one queue id`, 'see `sysmail queue` for the ids');
@@ -71,14 +72,20 @@ export async function queueCommand(argv: string[]): Promise<number> {
 function toJson(m: QueuedMessage) {
   return {
     id: m.id, area: m.area, size: m.size, from: m.envelope.sender, recipients: m.envelope.recipients,
-    submitted_at: new Date(m.envelope.submittedAt).toISOString(), user: m.envelope.user, via: m.envelope.via,
+    submitted_at: isoOrNull(m.envelope.submittedAt), user: m.envelope.user, via: m.envelope.via,
     held: m.state.held ?? false, corrupt: m.corrupt ?? null, attempts: m.state.attempts,
-    next_attempt_at: m.state.nextAttemptAt ? new Date(m.state.nextAttemptAt).toISOString() : null,
+    next_attempt_at: m.state.nextAttemptAt ? isoOrNull(m.state.nextAttemptAt) : null,
     last_error: m.state.lastError ?? null, recipient_state: m.state.recipients,
   };
 }
 
-const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+/** A time from a state file an old or damaged spool may hold (1e308, NaN): never a crash of the view. */
+function isoOrNull(ms: number): string | null {
+  const d = new Date(ms);
+  return Number.isFinite(d.getTime()) ? d.toISOString() : null;
+}
+
+const time = (ms: number) => isoOrNull(ms)?.replace('T', ' ').slice(0, 19) ?? `(invalid time ${displayText(String(ms), 40)})`;
 
 export function formatQueue(items: QueuedMessage[], failed: boolean): string {
   if (items.length === 0) return failed ? 'No failed messages.\n' : 'Mail queue is empty\n';
@@ -87,19 +94,19 @@ export function formatQueue(items: QueuedMessage[], failed: boolean): string {
   for (const m of items) {
     total += m.size;
     const flag = m.corrupt ? '?' : m.state.held ? '!' : '';
-    lines.push(`${(m.id + flag).padEnd(26)} ${String(m.size).padStart(8)}  ${time(m.envelope.submittedAt)}  ${m.envelope.sender || '<>'}`);
-    if (m.corrupt) lines.push(`    (corrupt: ${m.corrupt}; \`sysmail flush\` moves it to corrupt/)`);
+    lines.push(`${(m.id + flag).padEnd(26)} ${String(m.size).padStart(8)}  ${time(m.envelope.submittedAt)}  ${displayText(m.envelope.sender) || '<>'}`);
+    if (m.corrupt) lines.push(`    (corrupt: ${displayText(m.corrupt)}; \`sysmail flush\` moves it to corrupt/)`);
     if (m.state.attempts > 0 || m.state.lastError) {
       const next = m.state.held ? 'held' : `next try ${time(m.state.nextAttemptAt)}`;
-      lines.push(`    (${failed ? 'failed' : 'deferred'} after ${m.state.attempts} attempt(s); ${failed ? '' : next + '; '}${m.state.lastError ?? ''})`);
+      lines.push(`    (${failed ? 'failed' : 'deferred'} after ${m.state.attempts} attempt(s); ${failed ? '' : next + '; '}${displayText(m.state.lastError ?? '')})`);
     }
     // State is kept per routed recipient (after aliases; "rcpt via transport" for fan-out).
     const shown = new Set<string>();
     const status = (k: string, st: RecipientState) =>
-      `    ${k}  [${st.status}${st.code ? ' ' + st.code : ''}${st.text ? ': ' + st.text.slice(0, 120) : ''}]`;
+      `    ${displayText(k)}  [${st.status}${st.code ? ' ' + st.code : ''}${st.text ? ': ' + displayText(st.text, 120) : ''}]`;
     for (const r of m.envelope.recipients) {
       const own = Object.entries(m.state.recipients).filter(([k]) => k === r || k.startsWith(r + ' via '));
-      if (own.length === 0) lines.push(`    ${r}`);
+      if (own.length === 0) lines.push(`    ${displayText(r)}`);
       for (const [k, st] of own) { shown.add(k); lines.push(status(k, st)); }
     }
     for (const [k, st] of Object.entries(m.state.recipients)) if (!shown.has(k)) lines.push(status(k, st));
