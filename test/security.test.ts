@@ -230,7 +230,7 @@ test('claim 6: a password from password_command never reaches argv or the enviro
   const helper = join(h.dir, 'pw.sh');
   writeFileSync(helper, `#!/bin/sh\nprintf '%s\\n' '${SECRET}'\n`, { mode: 0o700 });
   h.writeConfig(`[general]\nhostname = "sec.example.com"\ndomain = "example.com"\naliases = false\n`
-    + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${relay.port}\nsecurity = "none"\nusername = "alice"\nauth_method = "PLAIN"\n`
+    + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${relay.port}\nsecurity = "none"\nallow_plaintext_auth = true\nusername = "alice"\nauth_method = "PLAIN"\n`
     + `password_command = ["${helper}"]\n`);
   assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@example.net'], { input: msg('auth'), env: h.env })).code, 0);
 
@@ -592,4 +592,65 @@ test('finding 3: a relay greeting with ESC, BEL, C1, bidi overrides and 20 KB re
   const log = readFileSync(h.logFile, 'utf8');
   assert.ok(!TERMINAL_UNSAFE.test(log), 'the JSON log holds raw C1 or bidi characters');
   assert.ok(log.split('\n').every((l) => l.length < 8000), 'the JSON log keeps 20 KB of a relay\'s text');
+});
+
+test('finding 4: a relay that hides STARTTLS gets no password with security "opportunistic" or "none", unless allow_plaintext_auth says so (with a warning)', async () => {
+  const seen: string[] = [];
+  const relay = await startRawSmtp(async (c: RawConnection) => {
+    c.reply('220 mitm.relay ESMTP');
+    for (;;) {
+      const line = await c.readLine(10_000);
+      if (line === null) return;
+      seen.push(line);
+      if (/^EHLO/i.test(line)) c.reply('250-mitm.relay', '250 AUTH PLAIN LOGIN CRAM-MD5');
+      else if (/^AUTH CRAM-MD5$/i.test(line)) {
+        c.reply(`334 ${Buffer.from('<1.2@mitm.relay>').toString('base64')}`);
+        await c.readLine(10_000); // the response a man in the middle would attack offline
+        c.reply('235 2.7.0 ok');
+      } else if (/^AUTH/i.test(line)) c.reply('235 2.7.0 ok');
+      else if (/^DATA/i.test(line)) {
+        c.reply('354 go');
+        while ((await c.readLine(10_000)) !== '.') { /* the message */ }
+        c.reply('250 2.0.0 queued');
+      } else if (/^QUIT/i.test(line)) { c.reply('221 bye'); c.end(); return; }
+      else c.reply('250 ok');
+    }
+  });
+  cleanups.push(() => relay.close());
+  const h = newHost(() => '');
+  const pw = writeSecret(h.dir, 'relay.pass', SECRET);
+  const cfg = (security: string, extra = '') => `[general]\nhostname = "sec.example.com"\ndomain = "example.com"\naliases = false\n`
+    + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${relay.port}\nsecurity = "${security}"\nusername = "alice"\npassword_file = "${pw}"\n${extra}`;
+  for (const security of ['opportunistic', 'none']) {
+    h.writeConfig(cfg(security));
+    seen.length = 0;
+    assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@example.net'], { input: msg(security), env: h.env })).code, 0);
+    assert.equal((await runCli(['flush'], { env: h.env })).code, 0);
+    assert.deepEqual(seen.filter((l) => /^(AUTH|MAIL)/i.test(l)), [], `security = "${security}": AUTH or mail without TLS`);
+    const reason = String(h.events().filter((e) => e.event === 'deferred').at(-1)?.reason);
+    assert.match(reason, /not sending the password.*not encrypted/);
+    const doctor = await runCli(['doctor'], { env: h.env, timeoutMs: 30_000 });
+    assert.match(doctor.stdout, /✗ transport relay: .*password/);
+  }
+  h.writeConfig(cfg('none', 'allow_plaintext_auth = true\n'));
+  const check = await runCli(['config', 'check'], { env: h.env });
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stderr, /warning: transports\.relay\.allow_plaintext_auth = true/);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@example.net'], { input: msg('opt-in'), env: h.env })).code, 0);
+  assert.equal((await runCli(['flush'], { env: h.env })).code, 0);
+  assert.ok(seen.some((l) => /^AUTH/i.test(l)), 'the explicit opt-in sends AUTH');
+  const sent = h.events().filter((e) => e.event === 'delivered');
+  assert.ok(sent.length >= 1 && sent.every((e) => /\(no TLS\)/.test(String(e.reason))), `the log says the session had no TLS: ${JSON.stringify(h.events().slice(-3))} ${seen.join(' / ')}`);
+  const doctor = await runCli(['doctor'], { env: h.env, timeoutMs: 30_000 });
+  assert.match(doctor.stdout, /✗ transport relay: .*without verified TLS/, 'doctor shows ✗ for AUTH without TLS');
+});
+
+test('finding 4: esmtp "starttls = enabled" with a password imports as security = "starttls"', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sysmail-esmtp-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'esmtprc'), 'hostname = smtp.example.com:587\nusername = u\npassword = p4ss\nstarttls = enabled\n', { mode: 0o600 });
+  const r = await runCli(['import', 'esmtprc', join(dir, 'esmtprc')], { env: { SYSMAIL_STATE_DIR: join(dir, 'state') } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^security = "starttls"/m);
+  assert.doesNotMatch(r.stdout, /opportunistic|allow_plaintext_auth/);
 });

@@ -126,6 +126,12 @@ export async function configCommand(argv: string[]): Promise<number> {
     const problems = await checkSecrets(config);
     for (const p of problems) process.stderr.write(`sysmail: ${p.message}${p.hint ? `\nsysmail: fix: ${p.hint}` : ''}\n`);
     if (problems.length > 0) return EX.CONFIG;
+    for (const t of Object.values(config.transports)) {
+      if (t.type === 'smtp' && t.allowPlaintextAuth && t.username) {
+        process.stderr.write(`sysmail: warning: transports.${t.name}.allow_plaintext_auth = true: the password for ${t.username} may be sent `
+          + `without verified TLS, to anyone on the path\n`);
+      }
+    }
     process.stdout.write(`${config.source ?? 'embedded default'}: OK (${Object.keys(config.transports).length} transport(s), `
       + `${config.routes.length} route(s))\n`);
     return EX.OK;
