@@ -654,3 +654,60 @@ test('finding 4: esmtp "starttls = enabled" with a password imports as security 
   assert.match(r.stdout, /^security = "starttls"/m);
   assert.doesNotMatch(r.stdout, /opportunistic|allow_plaintext_auth/);
 });
+
+test('finding 7: sysmail -C FILE config check is the config command, not mail to config@ and check@', async () => {
+  const h = newHost(deadToml);
+  const r = await runCli(['-C', h.configFile, 'config', 'check'], { env: {} });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /OK/);
+  assert.deepEqual(ls(join(h.spool, 'queue')), [], 'mail was queued');
+});
+
+test('finding 7: flush --id with a path is refused (64); queue --json survives nextAttemptAt 1e308', async () => {
+  const h = newHost(deadToml);
+  const bad = await runCli(['flush', '--id', '../../x'], { env: h.env });
+  assert.equal(bad.code, 64, bad.stderr);
+  assert.match(bad.stderr, /not a queue id/);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@dead.example'], { input: msg('far future'), env: h.env })).code, 0);
+  assert.equal((await runCli(['flush'], { env: h.env })).code, 0);
+  const [id] = ls(join(h.spool, 'state'));
+  const p = join(h.spool, 'state', id!);
+  writeFileSync(p, readFileSync(p, 'utf8').replace(/"nextAttemptAt":\s*[0-9.e+]+/, '"nextAttemptAt":1e308'));
+  assert.match(readFileSync(p, 'utf8'), /1e308/);
+  for (const args of [['queue', '--json'], ['queue']]) {
+    const q = await runCli(args, { env: h.env });
+    assert.equal(q.code, 0, `${args.join(' ')}: ${q.stderr}`);
+  }
+});
+
+test('finding 7: sysmail log as an unprivileged user says permission denied (77), not "nothing has been submitted"', async () => {
+  const h = newHost(deadToml);
+  chmodSync(h.configFile, 0o644);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@dead.example'], { input: msg('log'), env: h.env })).code, 0);
+  const cli = nobodyCli();
+  const r = asNobody([...cli.argv, 'log'], { env: h.env, asRoot: cli.asRoot });
+  assert.equal(r.code, 77, `${r.code}: ${r.stdout}${r.stderr}`);
+  assert.match(r.stderr, /permission denied/);
+});
+
+test('finding 7: a placeholder alone in an argv element cannot become an option; a password_env secret never reaches preconnect', async () => {
+  const h = newHost(() => '');
+  const outDir = join(h.dir, 'out');
+  mkdirSync(outDir);
+  chmodSync(outDir, 0o1777);
+  const out = join(outDir, 'arg');
+  const envOut = join(outDir, 'preconnect.env');
+  h.writeConfig(`[general]\nhostname = "sec.example.com"\ndomain = "example.com"\naliases = false\n`
+    + `[transports.cmd]\ntype = "command"\nargv = ["/bin/sh", "-c", "printf '%s' \\"$1\\" > ${out}", "sh", "{subject}"]\nstdin = "none"\n`
+    + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${deadPort}\nsecurity = "tls"\nusername = "alice"\npassword_env = "SYSMAIL_SEC_PW"\n`
+    + `preconnect = ["/bin/sh", "-c", "env > ${envOut}"]\ntimeouts = { connect = "1s" }\n`
+    + `[[routes]]\nname = "cmd"\nmatch = { domain = ["cmd.example"] }\ntransport = "cmd"\n[[routes]]\nname = "out"\ntransport = "relay"\n`);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@cmd.example'], { input: 'Subject: --exec=touch /tmp/x\n\nb\n', env: h.env })).code, 0);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@relay.example'], { input: msg('pre'), env: h.env })).code, 0);
+  const f = await runCli(['flush'], { env: { ...h.env, SYSMAIL_SEC_PW: SECRET } });
+  assert.equal(f.code, 0, f.stderr);
+  await waitUntil(() => existsSync(out), 5000, 'the command to run');
+  assert.equal(readFileSync(out, 'utf8'), ' --exec=touch /tmp/x', 'the subject reaches the program as an operand');
+  assert.ok(existsSync(envOut), 'preconnect ran');
+  assert.ok(!readFileSync(envOut, 'utf8').includes(SECRET), 'the password_env secret is in the environment of preconnect');
+});

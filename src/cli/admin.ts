@@ -12,10 +12,15 @@ import { loadConfigFrom, loadRuntime } from './runtime.js';
 export async function flushCommand(argv: string[]): Promise<number> {
   const { opts } = parseOptions(argv, { id: { value: true, repeat: true }, due: {}, quiet: { short: 'q' } }, 'flush');
   if (opts.help) return (await import('./help.js')).helpCommand(['flush']);
+  const ids = opts.id as string[] | undefined;
+  if (ids) {
+    const { isValidId } = await import('../spool/ids.js');
+    const bad = ids.find((i) => !isValidId(i));
+    if (bad !== undefined) throw usageError(`flush: --id "${displayText(bad, 80)}" is not a queue id (26 letters and digits, as \`sysmail queue\` shows them)`);
+  }
   const rt = await loadRuntime(opts);
   if (!rt.spoolOwner) throw notOwner(rt.config.spool.dir, 'run the queue');
   const { deliverNow } = await import('./deliver.js');
-  const ids = opts.id as string[] | undefined;
   const s = await deliverNow(rt, { ids, force: !opts.due });
   await rt.log.close();
   if (!opts.quiet) {

@@ -3,7 +3,7 @@
  * status and time; `--json` passes the matching lines through unchanged.
  * Read-only.
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { accessSync, constants, createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EX, SysmailError, usageError } from '../core/errors.js';
 import { displayText, escapeJson } from '../core/display.js';
@@ -45,6 +45,13 @@ export async function logCommand(argv: string[]): Promise<number> {
   if (opts.help) return (await import('./help.js')).helpCommand(['log']);
   const file = typeof opts.file === 'string' ? opts.file : (await loadConfigFrom(opts)).log.file;
   if (!file) throw new SysmailError('ENOLOG', 'the event log is disabled (log.file is empty)', { exit: EX.CONFIG, hint: 'set [log] file in sysmail.toml' });
+  try { accessSync(file, constants.R_OK); } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new SysmailError('EPERM', `cannot read the event log ${file}: permission denied`, {
+        exit: EX.NOPERM, hint: 'run `sysmail log` as root (the log is readable by root and its group only)' });
+    }
+  }
   if (!existsSync(file)) {
     process.stderr.write(`sysmail: no log yet at ${file} (nothing has been submitted)\n`);
     return EX.OK;

@@ -36,6 +36,11 @@ const PERSONALITIES: Record<string, string> = {
   sendmail: 'sendmail', mailq: 'mailq', newaliases: 'newaliases', 'sysmail-notify': 'notify',
 };
 
+/** `sysmail -C FILE config check`: the config option before a command, not sendmail's -C with recipients. */
+function globalThenCommand(args: string[]): boolean {
+  return (args[0] === '-C' || args[0] === '--config') && args.length >= 3 && args[2] !== 'sendmail' && args[2]! in COMMANDS;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const invokedAs = basename(process.argv[1] ?? 'sysmail').replace(/\.(m?js)$/, '');
   let name = PERSONALITIES[invokedAs];
@@ -44,6 +49,7 @@ export async function main(argv: string[]): Promise<number> {
     const first = args[0];
     if (first === undefined || first === '--help' || first === '-h') { name = 'help'; args = args.slice(1); }
     else if (first === '--version' || first === '-V') { name = 'version'; args = []; }
+    else if (globalThenCommand(args)) { name = args[2]!; args = [...args.slice(3), args[0]!, args[1]!]; }
     else if (first.startsWith('-')) { name = 'sendmail'; } // `sysmail -t …` behaves like sendmail
     else { name = first; args = args.slice(1); }
   }
