@@ -711,3 +711,44 @@ test('finding 7: a placeholder alone in an argv element cannot become an option;
   assert.ok(existsSync(envOut), 'preconnect ran');
   assert.ok(!readFileSync(envOut, 'utf8').includes(SECRET), 'the password_env secret is in the environment of preconnect');
 });
+
+test('finding 7: one local user cannot hold every listener session; root still gets one; repeated AUTH failures are answered ever slower', async () => {
+  const { procAddress } = await import('../src/server/slots.js');
+  assert.deepEqual(procAddress('127.0.0.1', 25), { file: 'tcp', text: '0100007F:0019' });
+  assert.deepEqual(procAddress('::1', 25), { file: 'tcp6', text: '00000000000000000000000001000000:0019' });
+  const log = memoryLogger();
+  const config = { general: { hostname: 'sec.example.com', domain: 'example.com', maxMessageSize: 1 << 20 },
+    listener: { listen: ['127.0.0.1:0'], allowRelayFrom: ['127.0.0.2/32'], tlsCert: certs.certFile, tlsKey: certs.keyFile,
+      users: { relay: { value: 'right pass' } } } } as unknown as Config;
+  const listener = await startListener({ config: () => config, log, listen: [{ host: '127.0.0.1', port: 0 }],
+    trustedNetworks: ['127.0.0.1/32'], queue: async () => 'never' });
+  cleanups.push(() => listener.close());
+  const port = listener.addresses[0]!.port;
+  // nobody opens 15 sessions and keeps them until told to stop.
+  const hog = `const net = require('net'); const codes = []; const socks = [];
+    for (let i = 0; i < 15; i++) { const s = net.connect(${port}, '127.0.0.1'); socks.push(s); s.on('error', () => {});
+      s.once('data', (d) => { codes.push(Number(String(d).slice(0, 3))); if (codes.length === 15) process.stdout.write(JSON.stringify(codes) + '\\n'); }); }
+    process.stdin.on('end', () => process.exit(0)); process.stdin.resume();`;
+  const child = spawn(process.execPath, ['-e', hog], { uid: NOBODY, gid: NOBODY, stdio: ['pipe', 'pipe', 'inherit'] });
+  cleanups.push(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  await waitUntil(() => out.includes(']'), 15_000, 'the 15 sessions of nobody to be answered');
+  const codes = JSON.parse(out) as number[];
+  assert.equal(codes.filter((c) => c === 220).length, 10, `nobody got ${JSON.stringify(codes)}`);
+  assert.equal(codes.filter((c) => c === 421).length, 5);
+  const { smtpSubmit } = await import(pathToFileURL(join(repoRoot, 'bench', 'chaos.mjs')).href) as unknown as ChaosModule;
+  const root = await smtpSubmit({ port, from: 'root@example.com', to: ['x@example.net'], data: msg('root') });
+  assert.equal(root.code, 250, `root while nobody holds its sessions: ${root.code} ${root.text}`);
+  child.stdin!.end();
+  assert.ok(log.events.some((e) => /session refused: uid 65534 already holds 10 sessions/.test(String(e.reason))), 'the refusal is logged with the uid');
+
+  const nodemailer = (await import('nodemailer')).default;
+  const tryAuth = () => nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, localAddress: '127.0.0.2',
+    tls: { ca: certs.caPem, servername: 'localhost' }, auth: { user: 'relay', pass: 'wrong' }, connectionTimeout: 20_000, socketTimeout: 20_000 })
+    .verify().then(() => 0, (e: { responseCode?: number }) => e.responseCode ?? -1);
+  for (let i = 0; i < 3; i++) assert.equal(await tryAuth(), 535);
+  const slow = log.events.filter((e) => /AUTH failure \d+ from this address; answering after/.test(String(e.reason))).map((e) => String(e.reason));
+  assert.equal(slow.length, 3, JSON.stringify(slow));
+  assert.match(slow[2]!, /AUTH failure 3 from this address; answering after 3000 ms/);
+});
