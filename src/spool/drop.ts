@@ -13,8 +13,12 @@
  * from the content; `via` becomes "drop". The message is copied into the
  * queue with the normal commit protocol, so later writes through a file
  * descriptor the user kept open change nothing. Refused entries go to
- * corrupt/ with a reason (garbage kept, links and special files only
- * recorded); nothing is ever followed or opened blocking.
+ * corrupt/ with a reason (of garbage a new root-owned copy of at most
+ * QUARANTINE_MAX_BYTES; links and special files only recorded); nothing is
+ * ever followed or opened blocking. With `spool.prepareImport` (the CLI sets
+ * it) every message passes sendmail's checks and preparation. Per pass, one
+ * user other than root gets at most DROP_MAX_PER_UID_PER_PASS entries taken
+ * and DROP_MAX_WRITING_PER_UID temp files kept.
  */
 import { accessSync, constants } from 'node:fs';
 import type { Stats } from 'node:fs';
