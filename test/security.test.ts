@@ -752,3 +752,18 @@ test('finding 7: one local user cannot hold every listener session; root still g
   assert.equal(slow.length, 3, JSON.stringify(slow));
   assert.match(slow[2]!, /AUTH failure 3 from this address; answering after 3000 ms/);
 });
+
+test('finding 7: sendmail -bs as an unprivileged user says the name is a drop file, and the log links it to the queue id', async () => {
+  const h = newHost((x) => boxToml(x));
+  chmodSync(h.configFile, 0o644);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'box@example.net'], { input: msg('root first'), env: h.env })).code, 0);
+  const cli = nobodyCli();
+  const dialogue = 'EHLO client.example\r\nMAIL FROM:<nobody@example.com>\r\nRCPT TO:<box@example.net>\r\nDATA\r\nSubject: bs\r\n\r\nhi\r\n.\r\nQUIT\r\n';
+  const s = asNobody([...cli.argv, 'sendmail', '-bs'], { env: h.env, input: dialogue, asRoot: cli.asRoot });
+  assert.equal(s.code, 0, s.stdout + s.stderr);
+  const m = /^250 Ok: queued as (\S+) in drop\//m.exec(s.stdout);
+  assert.ok(m, `the reply names a drop file: ${s.stdout}`);
+  assert.equal((await runCli(['flush'], { env: h.env })).code, 0);
+  const log = await runCli(['log', '--id', m[1]!], { env: h.env });
+  assert.match(log.stdout, new RegExp(`accepted +\\S+ .*via drop by nobody \\(from drop/${m[1]}\\)`));
+});

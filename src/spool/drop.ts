@@ -231,6 +231,7 @@ async function importOne(spool: FileSpool, t: Taken, users: (uid: number) => Pro
     throw e;
   }
   await tryUnlink(path);
+  spool.importedFrom.set(id, t.from);
   return id;
 }
 

@@ -138,6 +138,8 @@ export class FileSpool implements Spool {
   private layout: Promise<void> | null = null;
   /** Files this instance moved to corrupt/, for recoverStale's report. */
   readonly quarantined: { id: string; file: string; reason: string }[] = [];
+  /** Queue id -> the drop/ name it was imported from, so the log can link the two. */
+  readonly importedFrom = new Map<string, string>();
 
   constructor(opts: SpoolOptions) {
     this.dir = opts.dir;
