@@ -230,7 +230,7 @@ test('claim 6: a password from password_command never reaches argv or the enviro
   const helper = join(h.dir, 'pw.sh');
   writeFileSync(helper, `#!/bin/sh\nprintf '%s\\n' '${SECRET}'\n`, { mode: 0o700 });
   h.writeConfig(`[general]\nhostname = "sec.example.com"\ndomain = "example.com"\naliases = false\n`
-    + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${relay.port}\nsecurity = "none"\nusername = "alice"\nauth_method = "PLAIN"\n`
+    + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${relay.port}\nsecurity = "none"\nallow_plaintext_auth = true\nusername = "alice"\nauth_method = "PLAIN"\n`
     + `password_command = ["${helper}"]\n`);
   assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@example.net'], { input: msg('auth'), env: h.env })).code, 0);
 
@@ -433,4 +433,337 @@ test('claim 12: a hostile relay\'s reply text reaches the admin\'s terminal and 
   if (/[\x00\x07\x1b]/.test(bounce[0]!.split('\n\n')[0]!)) problems.push('control characters in the bounce header');
   if (/[\x00\x07\x1b]/.test(/Diagnostic-Code: .*/.exec(bounce[0]!)?.[0] ?? '')) problems.push('control characters in the DSN');
   assert.deepEqual(problems, []);
+});
+
+// ---- Findings of the hostile review (issue 8) ----------------------------------------------------
+
+test('finding 1: a user who swaps Maildir/tmp for a symlink while root delivers never gets a file into another directory', async () => {
+  const { deliverToMaildir } = await import('../src/transports/maildir.js');
+  const top = mkdtempSync(join(tmpdir(), 'sysmail-race-'));
+  cleanups.push(() => rmSync(top, { recursive: true, force: true }));
+  chmodSync(top, 0o755);
+  const home = join(top, 'home');
+  const rootOnly = join(top, 'root-only');
+  mkdirSync(rootOnly, { mode: 0o700 });
+  mkdirSync(join(home, 'Maildir', 'tmp'), { recursive: true });
+  for (const d of [home, join(home, 'Maildir'), join(home, 'Maildir', 'tmp')]) chownSync(d, NOBODY, NOBODY);
+  // The attacker, as nobody: swap tmp/ and a symlink to the root-only directory, as fast as it can.
+  const stop = join(top, 'stop');
+  const swapper = `const fs = require('fs'); const p = process.argv[1], t = process.argv[2], stop = process.argv[3]; let n = 0;
+    for (; !fs.existsSync(stop);) { try { fs.renameSync(p + '/tmp', p + '/tmp.real'); fs.symlinkSync(t, p + '/tmp'); n++;
+      fs.unlinkSync(p + '/tmp'); fs.renameSync(p + '/tmp.real', p + '/tmp'); } catch {} }
+    process.stdout.write(String(n));`;
+  const attacker = spawn(process.execPath, ['-e', swapper, join(home, 'Maildir'), rootOnly, stop], { uid: NOBODY, gid: NOBODY, stdio: ['ignore', 'pipe', 'inherit'] });
+  cleanups.push(() => attacker.kill('SIGKILL'));
+  let swaps = '';
+  attacker.stdout!.on('data', (d) => { swaps += d; });
+  const exited = new Promise((r) => attacker.on('close', r));
+  let ok = 0;
+  let refused = 0;
+  for (let i = 0; i < 1500; i++) {
+    try {
+      await deliverToMaildir(join(home, 'Maildir'), Buffer.from(`Subject: race ${i}\n\nx\n`), { owner: { uid: NOBODY, gid: NOBODY }, base: home });
+      ok++;
+    } catch { refused++; }
+  }
+  writeFileSync(stop, '');
+  await exited;
+  assert.ok(Number(swaps) > 100, `the attacker swapped ${swaps} times`);
+  assert.ok(ok > 0 && refused > 0, `delivered ${ok}, deferred ${refused}: the race did happen`);
+  assert.deepEqual(readdirSync(rootOnly), [], 'root created files in a directory the user pointed a symlink at');
+});
+
+/** Writes a drop file as `uid` would, with whatever envelope and body an attacker likes. */
+function forgeDrop(h: TestHost, name: string, recipients: string[], body: Buffer | string, uid = NOBODY): string {
+  const b = Buffer.from(body);
+  const p = join(h.spool, 'drop', name);
+  writeFileSync(p, Buffer.concat([encodeHeader({ sender: 'nobody@example.com', recipients, submittedAt: Date.now(), uid, user: 'x', via: 'sendmail' }, b.length), b]), { mode: 0o600 });
+  chownSync(p, uid, uid);
+  return p;
+}
+const corruptReasons = (h: TestHost) => ls(join(h.spool, 'corrupt')).filter((n) => n.endsWith('.reason'))
+  .map((n) => readFileSync(join(h.spool, 'corrupt', n), 'utf8')).join('\n');
+
+test('finding 2: drop import applies the sendmail checks and preparation: no |cmd, /path, -oX; NUL refused; Bcc removed; Date, From, Message-ID and Received added', async () => {
+  const h = newHost((x) => boxToml(x));
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'box@example.net'], { input: msg('setup'), env: h.env })).code, 0);
+  const canary = join(h.dir, 'canary');
+  forgeDrop(h, '01AAAAAAAAAAAAAAAAAAA', [`|/bin/touch ${canary}`], msg('pipe'));
+  forgeDrop(h, '01BBBBBBBBBBBBBBBBBBB', [canary], msg('file'));
+  forgeDrop(h, '01CCCCCCCCCCCCCCCCCCC', ['-oQ/tmp@cmd.test'], msg('option'));
+  forgeDrop(h, '01DDDDDDDDDDDDDDDDDDD', ['box@example.net'], 'Subject: nul\n\nbinary \0 here\n');
+  forgeDrop(h, '01EEEEEEEEEEEEEEEEEEE', ['plain'], 'Subject: bare\nBcc: hidden@example.org\n\nno date, no from\n');
+  const f = await runCli(['flush'], { env: h.env });
+  assert.equal(f.code, 0, f.stderr);
+  const got = delivered(h);
+  assert.equal(got.length, 2, `the setup message and the one valid drop file only: ${got.map((m) => m.slice(0, 200)).join('\n---\n')}`);
+  assert.equal(existsSync(canary), false, 'a recipient was run or written');
+  const bare = got.find((m) => m.includes('Subject: bare'));
+  assert.ok(bare, 'the valid drop file is delivered');
+  const head = bare.split('\n\n')[0]!;
+  assert.match(head, /^Delivered-To: plain@example\.com$/m, 'a bare name is qualified as sendmail does');
+  assert.doesNotMatch(head, /^Bcc:/mi);
+  assert.match(head, /^Date: /m);
+  assert.match(head, /^Message-ID: </m);
+  assert.match(head, /^From: /m);
+  assert.match(head, /^Received: by sec\.example\.com \(sysmail, from userid 65534\);/m, 'the real submitter is in the trace');
+  const reasons = corruptReasons(h);
+  for (const r of [/\|\/bin\/touch|pipe|command/i, /NUL/]) assert.match(reasons, r);
+  assert.equal(reasons.match(/refused/g)?.length, 4, reasons);
+});
+
+test('finding 5: sendmail -t with 100,000 To: addresses exits 65 naming the limit, and nothing is queued to be lost later', async () => {
+  const h = newHost((x) => boxToml(x));
+  const to = Array.from({ length: 100_000 }, (_, i) => `u${i}@example.net`).join(', ');
+  const r = await runCli(['sendmail', '-t', '-i', '-odq'], { input: `From: a@example.com\nTo: ${to}\nSubject: many\n\nx\n`, env: h.env, timeoutMs: 60_000 });
+  assert.equal(r.code, 65, `exit ${r.code}: ${r.stderr}`);
+  assert.match(r.stderr, /1000 recipients/);
+  assert.deepEqual(ls(join(h.spool, 'queue')), []);
+  assert.deepEqual(ls(join(h.spool, 'corrupt')), []);
+  const ok = await runCli(['sendmail', '-t', '-i', '-odq'], { input: `From: a@example.com\nTo: ${to.split(', ').slice(0, 1000).join(', ')}\nSubject: many\n\nx\n`, env: h.env });
+  assert.equal(ok.code, 0, `1000 recipients are allowed: ${ok.stderr}`);
+});
+
+test('finding 6: one user cannot make root write without bound: per-pass quota, bounded root-owned quarantine copies, in-flight files capped', async () => {
+  const h = newHost((x) => boxToml(x));
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'box@example.net'], { input: msg('setup'), env: h.env })).code, 0);
+  for (let i = 0; i < 150; i++) forgeDrop(h, `01F${String(i).padStart(18, '0')}`, ['box@example.net'], msg(`flood ${i}`));
+  // Another user's sparse 20 MB "message" (all NUL) and 1 MB of garbage: refused, and root keeps only a bounded copy.
+  const other = 4242;
+  const sparse = join(h.spool, 'drop', '01GGGGGGGGGGGGGGGGGGG');
+  const sparseHeader = encodeHeader({ sender: 'x@example.com', recipients: ['box@example.net'], submittedAt: Date.now(), uid: other, user: 'x', via: 'sendmail' }, 20 << 20);
+  writeFileSync(sparse, sparseHeader, { mode: 0o600 });
+  chownSync(sparse, other, other);
+  const fd = spawnSync('truncate', ['-s', String(sparseHeader.length + (20 << 20)), sparse]);
+  assert.equal(fd.status, 0);
+  writeFileSync(join(h.spool, 'drop', '01HHHHHHHHHHHHHHHHHHH'), Buffer.alloc(1 << 20, 0x41));
+  chownSync(join(h.spool, 'drop', '01HHHHHHHHHHHHHHHHHHH'), other, other);
+  for (let i = 0; i < 300; i++) {
+    const p = join(h.spool, 'drop', `.01I${i}.x`);
+    writeFileSync(p, '');
+    chownSync(p, NOBODY, NOBODY);
+  }
+  const f = await runCli(['flush'], { env: h.env, timeoutMs: 60_000 });
+  assert.equal(f.code, 0, f.stderr);
+  const left = ls(join(h.spool, 'drop'));
+  assert.ok(left.filter((n) => !n.startsWith('.')).length >= 50, `one pass took more than 100 of one user's files: ${left.length} left`);
+  assert.ok(left.filter((n) => n.startsWith('.')).length <= 100, 'in-flight files beyond the per-user cap are removed');
+  for (const n of ls(join(h.spool, 'corrupt')).filter((x) => !x.endsWith('.reason'))) {
+    const st = statSync(join(h.spool, 'corrupt', n));
+    assert.ok(st.size <= 64 * 1024, `corrupt/${n} holds ${st.size} bytes`);
+    assert.equal(st.uid, 0, `corrupt/${n} is the user's own inode (uid ${st.uid}): they could keep writing into it`);
+  }
+  assert.match(corruptReasons(h), /NUL/);
+});
+
+const TERMINAL_UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+
+test('finding 3: a relay greeting with ESC, BEL, C1, bidi overrides and 20 KB reaches queue, log and doctor escaped and bounded', async () => {
+  // As UTF-8 on the wire (the raw server writes latin1: one char per byte).
+  const evil = Buffer.from(`\x1b[2J\x1b]0;pwned\x07 \u009b31m \u202egnp.exe ${'A'.repeat(20_000)}`, 'utf8').toString('latin1');
+  const relay = await startRawSmtp(async (c: RawConnection) => {
+    c.reply(`220 evil.relay ESMTP ${evil}`);
+    for (;;) {
+      const line = await c.readLine(10_000);
+      if (line === null) return;
+      if (/^EHLO/i.test(line)) c.reply('250-evil.relay', '250 AUTH PLAIN');
+      else if (/^QUIT/i.test(line)) { c.reply('221 bye'); c.end(); return; }
+      else c.reply(`454 4.7.0 ${evil}`);
+    }
+  });
+  cleanups.push(() => relay.close());
+  const h = newHost(() => `[general]\nhostname = "sec.example.com"\ndomain = "example.com"\naliases = false\n`
+    + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${relay.port}\n`);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@example.net'], { input: msg('greeting'), env: h.env })).code, 0);
+  assert.equal((await runCli(['flush'], { env: h.env })).code, 0);
+  const views = {
+    'sysmail queue': await runCli(['queue'], { env: h.env }),
+    'sysmail log': await runCli(['log'], { env: h.env }),
+    'sysmail doctor': await runCli(['doctor'], { env: h.env, timeoutMs: 30_000 }),
+    'sysmail queue --json': await runCli(['queue', '--json'], { env: h.env }),
+  };
+  assert.match(views['sysmail log'].stdout, /deferred/);
+  for (const [what, r] of Object.entries(views)) {
+    const out = r.stdout + r.stderr;
+    assert.ok(!TERMINAL_UNSAFE.test(out), `${what} prints the relay's control or bidi characters: ${JSON.stringify(out.match(TERMINAL_UNSAFE))}`);
+    const longest = Math.max(...out.split('\n').map((l) => l.length));
+    assert.ok(longest < 4000, `${what} prints a ${longest}-character line`);
+  }
+  const log = readFileSync(h.logFile, 'utf8');
+  assert.ok(!TERMINAL_UNSAFE.test(log), 'the JSON log holds raw C1 or bidi characters');
+  assert.ok(log.split('\n').every((l) => l.length < 8000), 'the JSON log keeps 20 KB of a relay\'s text');
+});
+
+test('finding 4: a relay that hides STARTTLS gets no password with security "opportunistic" or "none", unless allow_plaintext_auth says so (with a warning)', async () => {
+  const seen: string[] = [];
+  const relay = await startRawSmtp(async (c: RawConnection) => {
+    c.reply('220 mitm.relay ESMTP');
+    for (;;) {
+      const line = await c.readLine(10_000);
+      if (line === null) return;
+      seen.push(line);
+      if (/^EHLO/i.test(line)) c.reply('250-mitm.relay', '250 AUTH PLAIN LOGIN CRAM-MD5');
+      else if (/^AUTH CRAM-MD5$/i.test(line)) {
+        c.reply(`334 ${Buffer.from('<1.2@mitm.relay>').toString('base64')}`);
+        await c.readLine(10_000); // the response a man in the middle would attack offline
+        c.reply('235 2.7.0 ok');
+      } else if (/^AUTH/i.test(line)) c.reply('235 2.7.0 ok');
+      else if (/^DATA/i.test(line)) {
+        c.reply('354 go');
+        while ((await c.readLine(10_000)) !== '.') { /* the message */ }
+        c.reply('250 2.0.0 queued');
+      } else if (/^QUIT/i.test(line)) { c.reply('221 bye'); c.end(); return; }
+      else c.reply('250 ok');
+    }
+  });
+  cleanups.push(() => relay.close());
+  const h = newHost(() => '');
+  const pw = writeSecret(h.dir, 'relay.pass', SECRET);
+  const cfg = (security: string, extra = '') => `[general]\nhostname = "sec.example.com"\ndomain = "example.com"\naliases = false\n`
+    + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${relay.port}\nsecurity = "${security}"\nusername = "alice"\npassword_file = "${pw}"\n${extra}`;
+  for (const security of ['opportunistic', 'none']) {
+    h.writeConfig(cfg(security));
+    seen.length = 0;
+    assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@example.net'], { input: msg(security), env: h.env })).code, 0);
+    assert.equal((await runCli(['flush'], { env: h.env })).code, 0);
+    assert.deepEqual(seen.filter((l) => /^(AUTH|MAIL)/i.test(l)), [], `security = "${security}": AUTH or mail without TLS`);
+    const reason = String(h.events().filter((e) => e.event === 'deferred').at(-1)?.reason);
+    assert.match(reason, /not sending the password.*not encrypted/);
+    const doctor = await runCli(['doctor'], { env: h.env, timeoutMs: 30_000 });
+    assert.match(doctor.stdout, /✗ transport relay: .*password/);
+  }
+  h.writeConfig(cfg('none', 'allow_plaintext_auth = true\n'));
+  const check = await runCli(['config', 'check'], { env: h.env });
+  assert.equal(check.code, 0, check.stderr);
+  assert.match(check.stderr, /warning: transports\.relay\.allow_plaintext_auth = true/);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@example.net'], { input: msg('opt-in'), env: h.env })).code, 0);
+  assert.equal((await runCli(['flush'], { env: h.env })).code, 0);
+  assert.ok(seen.some((l) => /^AUTH/i.test(l)), 'the explicit opt-in sends AUTH');
+  const sent = h.events().filter((e) => e.event === 'delivered');
+  assert.ok(sent.length >= 1 && sent.every((e) => /\(no TLS\)/.test(String(e.reason))), `the log says the session had no TLS: ${JSON.stringify(h.events().slice(-3))} ${seen.join(' / ')}`);
+  const doctor = await runCli(['doctor'], { env: h.env, timeoutMs: 30_000 });
+  assert.match(doctor.stdout, /✗ transport relay: .*without verified TLS/, 'doctor shows ✗ for AUTH without TLS');
+});
+
+test('finding 4: esmtp "starttls = enabled" with a password imports as security = "starttls"', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sysmail-esmtp-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'esmtprc'), 'hostname = smtp.example.com:587\nusername = u\npassword = p4ss\nstarttls = enabled\n', { mode: 0o600 });
+  const r = await runCli(['import', 'esmtprc', join(dir, 'esmtprc')], { env: { SYSMAIL_STATE_DIR: join(dir, 'state') } });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^security = "starttls"/m);
+  assert.doesNotMatch(r.stdout, /opportunistic|allow_plaintext_auth/);
+});
+
+test('finding 7: sysmail -C FILE config check is the config command, not mail to config@ and check@', async () => {
+  const h = newHost(deadToml);
+  const r = await runCli(['-C', h.configFile, 'config', 'check'], { env: {} });
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /OK/);
+  assert.deepEqual(ls(join(h.spool, 'queue')), [], 'mail was queued');
+});
+
+test('finding 7: flush --id with a path is refused (64); queue --json survives nextAttemptAt 1e308', async () => {
+  const h = newHost(deadToml);
+  const bad = await runCli(['flush', '--id', '../../x'], { env: h.env });
+  assert.equal(bad.code, 64, bad.stderr);
+  assert.match(bad.stderr, /not a queue id/);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@dead.example'], { input: msg('far future'), env: h.env })).code, 0);
+  assert.equal((await runCli(['flush'], { env: h.env })).code, 0);
+  const [id] = ls(join(h.spool, 'state'));
+  const p = join(h.spool, 'state', id!);
+  writeFileSync(p, readFileSync(p, 'utf8').replace(/"nextAttemptAt":\s*[0-9.e+]+/, '"nextAttemptAt":1e308'));
+  assert.match(readFileSync(p, 'utf8'), /1e308/);
+  for (const args of [['queue', '--json'], ['queue']]) {
+    const q = await runCli(args, { env: h.env });
+    assert.equal(q.code, 0, `${args.join(' ')}: ${q.stderr}`);
+  }
+});
+
+test('finding 7: sysmail log as an unprivileged user says permission denied (77), not "nothing has been submitted"', async () => {
+  const h = newHost(deadToml);
+  chmodSync(h.configFile, 0o644);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@dead.example'], { input: msg('log'), env: h.env })).code, 0);
+  const cli = nobodyCli();
+  const r = asNobody([...cli.argv, 'log'], { env: h.env, asRoot: cli.asRoot });
+  assert.equal(r.code, 77, `${r.code}: ${r.stdout}${r.stderr}`);
+  assert.match(r.stderr, /permission denied/);
+});
+
+test('finding 7: a placeholder alone in an argv element cannot become an option; a password_env secret never reaches preconnect', async () => {
+  const h = newHost(() => '');
+  const outDir = join(h.dir, 'out');
+  mkdirSync(outDir);
+  chmodSync(outDir, 0o1777);
+  const out = join(outDir, 'arg');
+  const envOut = join(outDir, 'preconnect.env');
+  h.writeConfig(`[general]\nhostname = "sec.example.com"\ndomain = "example.com"\naliases = false\n`
+    + `[transports.cmd]\ntype = "command"\nargv = ["/bin/sh", "-c", "printf '%s' \\"$1\\" > ${out}", "sh", "{subject}"]\nstdin = "none"\n`
+    + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${deadPort}\nsecurity = "tls"\nusername = "alice"\npassword_env = "SYSMAIL_SEC_PW"\n`
+    + `preconnect = ["/bin/sh", "-c", "env > ${envOut}"]\ntimeouts = { connect = "1s" }\n`
+    + `[[routes]]\nname = "cmd"\nmatch = { domain = ["cmd.example"] }\ntransport = "cmd"\n[[routes]]\nname = "out"\ntransport = "relay"\n`);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@cmd.example'], { input: 'Subject: --exec=touch /tmp/x\n\nb\n', env: h.env })).code, 0);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'x@relay.example'], { input: msg('pre'), env: h.env })).code, 0);
+  const f = await runCli(['flush'], { env: { ...h.env, SYSMAIL_SEC_PW: SECRET } });
+  assert.equal(f.code, 0, f.stderr);
+  await waitUntil(() => existsSync(out), 5000, 'the command to run');
+  assert.equal(readFileSync(out, 'utf8'), ' --exec=touch /tmp/x', 'the subject reaches the program as an operand');
+  assert.ok(existsSync(envOut), 'preconnect ran');
+  assert.ok(!readFileSync(envOut, 'utf8').includes(SECRET), 'the password_env secret is in the environment of preconnect');
+});
+
+test('finding 7: one local user cannot hold every listener session; root still gets one; repeated AUTH failures are answered ever slower', async () => {
+  const { procAddress } = await import('../src/server/slots.js');
+  assert.deepEqual(procAddress('127.0.0.1', 25), { file: 'tcp', text: '0100007F:0019' });
+  assert.deepEqual(procAddress('::1', 25), { file: 'tcp6', text: '00000000000000000000000001000000:0019' });
+  const log = memoryLogger();
+  const config = { general: { hostname: 'sec.example.com', domain: 'example.com', maxMessageSize: 1 << 20 },
+    listener: { listen: ['127.0.0.1:0'], allowRelayFrom: ['127.0.0.2/32'], tlsCert: certs.certFile, tlsKey: certs.keyFile,
+      users: { relay: { value: 'right pass' } } } } as unknown as Config;
+  const listener = await startListener({ config: () => config, log, listen: [{ host: '127.0.0.1', port: 0 }],
+    trustedNetworks: ['127.0.0.1/32'], queue: async () => 'never' });
+  cleanups.push(() => listener.close());
+  const port = listener.addresses[0]!.port;
+  // nobody opens 15 sessions and keeps them until told to stop.
+  const hog = `const net = require('net'); const codes = []; const socks = [];
+    for (let i = 0; i < 15; i++) { const s = net.connect(${port}, '127.0.0.1'); socks.push(s); s.on('error', () => {});
+      s.once('data', (d) => { codes.push(Number(String(d).slice(0, 3))); if (codes.length === 15) process.stdout.write(JSON.stringify(codes) + '\\n'); }); }
+    process.stdin.on('end', () => process.exit(0)); process.stdin.resume();`;
+  const child = spawn(process.execPath, ['-e', hog], { uid: NOBODY, gid: NOBODY, stdio: ['pipe', 'pipe', 'inherit'] });
+  cleanups.push(() => child.kill('SIGKILL'));
+  let out = '';
+  child.stdout!.on('data', (d) => { out += d; });
+  await waitUntil(() => out.includes(']'), 15_000, 'the 15 sessions of nobody to be answered');
+  const codes = JSON.parse(out) as number[];
+  assert.equal(codes.filter((c) => c === 220).length, 10, `nobody got ${JSON.stringify(codes)}`);
+  assert.equal(codes.filter((c) => c === 421).length, 5);
+  const { smtpSubmit } = await import(pathToFileURL(join(repoRoot, 'bench', 'chaos.mjs')).href) as unknown as ChaosModule;
+  const root = await smtpSubmit({ port, from: 'root@example.com', to: ['x@example.net'], data: msg('root') });
+  assert.equal(root.code, 250, `root while nobody holds its sessions: ${root.code} ${root.text}`);
+  child.stdin!.end();
+  assert.ok(log.events.some((e) => /session refused: uid 65534 already holds 10 sessions/.test(String(e.reason))), 'the refusal is logged with the uid');
+
+  const nodemailer = (await import('nodemailer')).default;
+  const tryAuth = () => nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, requireTLS: true, localAddress: '127.0.0.2',
+    tls: { ca: certs.caPem, servername: 'localhost' }, auth: { user: 'relay', pass: 'wrong' }, connectionTimeout: 20_000, socketTimeout: 20_000 })
+    .verify().then(() => 0, (e: { responseCode?: number }) => e.responseCode ?? -1);
+  for (let i = 0; i < 3; i++) assert.equal(await tryAuth(), 535);
+  const slow = log.events.filter((e) => /AUTH failure \d+ from this address; answering after/.test(String(e.reason))).map((e) => String(e.reason));
+  assert.equal(slow.length, 3, JSON.stringify(slow));
+  assert.match(slow[2]!, /AUTH failure 3 from this address; answering after 3000 ms/);
+});
+
+test('finding 7: sendmail -bs as an unprivileged user says the name is a drop file, and the log links it to the queue id', async () => {
+  const h = newHost((x) => boxToml(x));
+  chmodSync(h.configFile, 0o644);
+  assert.equal((await runCli(['sendmail', '-i', '-odq', 'box@example.net'], { input: msg('root first'), env: h.env })).code, 0);
+  const cli = nobodyCli();
+  const dialogue = 'EHLO client.example\r\nMAIL FROM:<nobody@example.com>\r\nRCPT TO:<box@example.net>\r\nDATA\r\nSubject: bs\r\n\r\nhi\r\n.\r\nQUIT\r\n';
+  const s = asNobody([...cli.argv, 'sendmail', '-bs'], { env: h.env, input: dialogue, asRoot: cli.asRoot });
+  assert.equal(s.code, 0, s.stdout + s.stderr);
+  const m = /^250 Ok: queued as (\S+) in drop\//m.exec(s.stdout);
+  assert.ok(m, `the reply names a drop file: ${s.stdout}`);
+  assert.equal((await runCli(['flush'], { env: h.env })).code, 0);
+  const log = await runCli(['log', '--id', m[1]!], { env: h.env });
+  assert.match(log.stdout, new RegExp(`accepted +\\S+ .*via drop by nobody \\(from drop/${m[1]}\\)`));
 });

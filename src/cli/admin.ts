@@ -3,6 +3,7 @@
  * release), mailq, config check|show, newaliases. Listing never writes
  * (readers never write); changes go through the spool's own operations.
  */
+import { displayText, escapeJson } from '../core/display.js';
 import { EX, usageError, SysmailError } from '../core/errors.js';
 import type { QueuedMessage, RecipientState } from '../spool/types.js';
 import type { DropEntry } from '../spool/drop-list.js';
@@ -12,10 +13,15 @@ import { loadConfigFrom, loadRuntime } from './runtime.js';
 export async function flushCommand(argv: string[]): Promise<number> {
   const { opts } = parseOptions(argv, { id: { value: true, repeat: true }, due: {}, quiet: { short: 'q' } }, 'flush');
   if (opts.help) return (await import('./help.js')).helpCommand(['flush']);
+  const ids = opts.id as string[] | undefined;
+  if (ids) {
+    const { isValidId } = await import('../spool/ids.js');
+    const bad = ids.find((i) => !isValidId(i));
+    if (bad !== undefined) throw usageError(`flush: --id "${displayText(bad, 80)}" is not a queue id (26 letters and digits, as \`sysmail queue\` shows them)`);
+  }
   const rt = await loadRuntime(opts);
   if (!rt.spoolOwner) throw notOwner(rt.config.spool.dir, 'run the queue');
   const { deliverNow } = await import('./deliver.js');
-  const ids = opts.id as string[] | undefined;
   const s = await deliverNow(rt, { ids, force: !opts.due });
   await rt.log.close();
   if (!opts.quiet) {
@@ -46,7 +52,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
   if (action === 'list') {
     const { listView } = await import('./queue-view.js');
     const v = await listView(rt, opts.failed === true);
-    process.stdout.write(opts.json ? JSON.stringify([...v.items.map(toJson), ...v.drop.map(dropJson)], null, 2) + '\n'
+    process.stdout.write(opts.json ? escapeJson(JSON.stringify([...v.items.map(toJson), ...v.drop.map(dropJson)], null, 2)) + '\n'
       : formatQueue(v.items, opts.failed === true, v));
     return EX.OK;
   }
@@ -74,9 +80,9 @@ export async function queueCommand(argv: string[]): Promise<number> {
 function toJson(m: QueuedMessage) {
   return {
     id: m.id, area: m.area, size: m.size, from: m.envelope.sender, recipients: m.envelope.recipients,
-    submitted_at: new Date(m.envelope.submittedAt).toISOString(), user: m.envelope.user, via: m.envelope.via,
+    submitted_at: isoOrNull(m.envelope.submittedAt), user: m.envelope.user, via: m.envelope.via,
     held: m.state.held ?? false, corrupt: m.corrupt ?? null, attempts: m.state.attempts,
-    next_attempt_at: m.state.nextAttemptAt ? new Date(m.state.nextAttemptAt).toISOString() : null,
+    next_attempt_at: m.state.nextAttemptAt ? isoOrNull(m.state.nextAttemptAt) : null,
     last_error: m.state.lastError ?? null, recipient_state: m.state.recipients,
   };
 }
@@ -84,11 +90,17 @@ function toJson(m: QueuedMessage) {
 function dropJson(d: DropEntry) {
   return {
     id: d.name, area: 'drop', size: d.size, from: d.envelope?.sender ?? null, recipients: d.envelope?.recipients ?? null,
-    submitted_at: new Date(d.envelope?.submittedAt ?? d.mtimeMs).toISOString(), uid: d.uid, awaiting_import: true,
+    submitted_at: isoOrNull(d.envelope?.submittedAt ?? d.mtimeMs), uid: d.uid, awaiting_import: true,
   };
 }
 
-const time = (ms: number) => new Date(ms).toISOString().replace('T', ' ').slice(0, 19);
+/** A time from a state file an old or damaged spool may hold (1e308, NaN): never a crash of the view. */
+function isoOrNull(ms: number): string | null {
+  const d = new Date(ms);
+  return Number.isFinite(d.getTime()) ? d.toISOString() : null;
+}
+
+const time = (ms: number) => isoOrNull(ms)?.replace('T', ' ').slice(0, 19) ?? `(invalid time ${displayText(String(ms), 40)})`;
 
 export interface QueueExtras {
   /** drop/ entries not yet imported. */
@@ -110,16 +122,16 @@ export function formatQueue(items: QueuedMessage[], failed: boolean, x: QueueExt
   for (const m of items) {
     total += m.size;
     const flag = m.corrupt ? '?' : m.state.held ? '!' : '';
-    lines.push(`${(m.id + flag).padEnd(26)} ${String(m.size).padStart(8)}  ${time(m.envelope.submittedAt)}  ${m.envelope.sender || '<>'}`);
-    if (m.corrupt) lines.push(`    (corrupt: ${m.corrupt}; \`sysmail flush\` moves it to corrupt/)`);
+    lines.push(`${(m.id + flag).padEnd(26)} ${String(m.size).padStart(8)}  ${time(m.envelope.submittedAt)}  ${displayText(m.envelope.sender) || '<>'}`);
+    if (m.corrupt) lines.push(`    (corrupt: ${displayText(m.corrupt)}; \`sysmail flush\` moves it to corrupt/)`);
     if (m.state.attempts > 0 || m.state.lastError) {
       const next = m.state.held ? 'held' : `next try ${time(m.state.nextAttemptAt)}`;
-      lines.push(`    (${failed ? 'failed' : 'deferred'} after ${m.state.attempts} attempt(s); ${failed ? '' : next + '; '}${m.state.lastError ?? ''})`);
+      lines.push(`    (${failed ? 'failed' : 'deferred'} after ${m.state.attempts} attempt(s); ${failed ? '' : next + '; '}${displayText(m.state.lastError ?? '')})`);
     }
     // State is kept per routed recipient (after aliases; "rcpt via transport" for fan-out).
     const shown = new Set<string>();
     const status = (k: string, st: RecipientState) =>
-      `    ${k}  [${st.status}${st.code ? ' ' + st.code : ''}${st.text ? ': ' + st.text.slice(0, 120) : ''}]`;
+      `    ${displayText(k)}  [${st.status}${st.code ? ' ' + st.code : ''}${st.text ? ': ' + displayText(st.text, 120) : ''}]`;
     for (const r of m.envelope.recipients) {
       let own = Object.entries(m.state.recipients).filter(([k, st]) => k === r || k.startsWith(r + ' via ') || st.orig === r);
       const untried = own.length === 0 || (own.length === 1 && own[0]![0] === r && own[0]![1].status === 'pending');
@@ -129,7 +141,7 @@ export function formatQueue(items: QueuedMessage[], failed: boolean, x: QueueExt
         for (const t of to) lines.push(`    ${arrow(r, t.address, t.via)}${own.length > 0 ? '  [pending]' : ''}`);
         own.forEach(([k]) => shown.add(k));
         own = [];
-      } else if (own.length === 0) lines.push(`    ${r}`);
+      } else if (own.length === 0) lines.push(`    ${displayText(r)}`);
       for (const [k, st] of own) { shown.add(k); lines.push(status(st.orig && st.orig !== k ? arrow(st.orig, k, st.via) : k, st)); }
     }
     for (const [k, st] of Object.entries(m.state.recipients)) if (!shown.has(k)) lines.push(status(k, st));
@@ -164,6 +176,12 @@ export async function configCommand(argv: string[]): Promise<number> {
     const problems = [...await checkSecrets(config), ...oci.problems];
     for (const p of problems) process.stderr.write(`sysmail: ${p.message}${p.hint ? `\nsysmail: fix: ${p.hint}` : ''}\n`);
     if (problems.length > 0) return EX.CONFIG;
+    for (const t of Object.values(config.transports)) {
+      if (t.type === 'smtp' && t.allowPlaintextAuth && t.username) {
+        process.stderr.write(`sysmail: warning: transports.${t.name}.allow_plaintext_auth = true: the password for ${t.username} may be sent `
+          + `without verified TLS, to anyone on the path\n`);
+      }
+    }
     process.stdout.write(`${config.source ?? 'embedded default'}: OK (${Object.keys(config.transports).length} transport(s), `
       + `${config.routes.length} route(s))\n`);
     return EX.OK;

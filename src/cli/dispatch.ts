@@ -13,6 +13,12 @@ export const PERSONALITIES: Record<string, string> = {
   'oci-notification-mail': 'notify',
 };
 
+/** Every command of the full CLI (main.ts's table is typed by this list, so the two cannot differ). */
+export const COMMAND_NAMES = ['sendmail', 'send', 'notify', 'flush', 'queue', 'mailq', 'log', 'config', 'newaliases', 'serve',
+  'import', 'doctor', 'status', 'metrics', 'test', 'cache', 'install', 'uninstall', 'help', 'version'] as const;
+export type CommandName = (typeof COMMAND_NAMES)[number];
+const isCommand = (word: string | undefined): boolean => (COMMAND_NAMES as readonly (string | undefined)[]).includes(word);
+
 /** The command name and its arguments, from the program name (argv[1]) and the arguments. */
 export function resolveCommand(script: string | undefined, argv: string[]): { name: string; args: string[]; invokedAs: string } {
   const invokedAs = basename(script ?? 'sysmail').replace(/\.(m?js)$/, '');
@@ -21,6 +27,11 @@ export function resolveCommand(script: string | undefined, argv: string[]): { na
   const first = argv[0];
   if (first === undefined || first === '--help' || first === '-h') return { name: 'help', args: argv.slice(1), invokedAs };
   if (first === '--version' || first === '-V') return { name: 'version', args: [], invokedAs };
+  // `sysmail -C FILE config check`: the config option before a command, not sendmail's -C with
+  // recipients "config" and "check". (Under the sendmail name, -C FILE words are always sendmail's.)
+  if ((first === '-C' || first === '--config') && argv.length >= 3 && argv[2] !== 'sendmail' && isCommand(argv[2])) {
+    return { name: argv[2]!, args: [...argv.slice(3), first, argv[1]!], invokedAs };
+  }
   if (first.startsWith('-')) return { name: 'sendmail', args: argv, invokedAs }; // `sysmail -t …` behaves like sendmail
   return { name: first, args: argv.slice(1), invokedAs };
 }

@@ -3,9 +3,10 @@
  * status and time; `--json` passes the matching lines through unchanged.
  * Read-only.
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { accessSync, constants, createReadStream, existsSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { EX, SysmailError, usageError } from '../core/errors.js';
+import { displayText, escapeJson } from '../core/display.js';
 import { parseOptions } from './options.js';
 import { loadConfigFrom } from './runtime.js';
 
@@ -24,7 +25,10 @@ export function parseSince(s: string, now: number): number {
 
 type Rec = Record<string, string | number | null>;
 
-export function formatRecord(r: Rec): string {
+export function formatRecord(raw: Rec): string {
+  // Every field may hold foreign text (a relay's reply, an address from a drop file).
+  const r: Rec = {};
+  for (const [k, v] of Object.entries(raw)) r[k] = typeof v === 'string' ? displayText(v) : v;
   const ts = String(r.ts ?? '').replace('T', ' ').slice(0, 19);
   const ev = String(r.event ?? '').padEnd(9);
   const via = r.transport ? ` via ${r.route ? r.route + '/' : ''}${r.transport}` : '';
@@ -43,6 +47,13 @@ export async function logCommand(argv: string[]): Promise<number> {
   if (opts.help) return (await import('./help.js')).helpCommand(['log']);
   const file = typeof opts.file === 'string' ? opts.file : (await loadConfigFrom(opts)).log.file;
   if (!file) throw new SysmailError('ENOLOG', 'the event log is disabled (log.file is empty)', { exit: EX.CONFIG, hint: 'set [log] file in sysmail.toml' });
+  try { accessSync(file, constants.R_OK); } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new SysmailError('EPERM', `cannot read the event log ${file}: permission denied`, {
+        exit: EX.NOPERM, hint: 'run `sysmail log` as root (the log is readable by root and its group only)' });
+    }
+  }
   if (!existsSync(file)) {
     process.stderr.write(`sysmail: no log yet at ${file} (nothing has been submitted)\n`);
     return EX.OK;
@@ -61,7 +72,7 @@ export async function logCommand(argv: string[]): Promise<number> {
     let r: Rec;
     try { r = JSON.parse(line) as Rec; } catch { continue; } // a torn last line after a crash
     if (!want(r)) continue;
-    out.push(opts.json ? line : formatRecord(r));
+    out.push(opts.json ? escapeJson(line) : formatRecord(r));
     if (out.length > limit) out.shift();
   }
   if (out.length) process.stdout.write(out.join('\n') + '\n');

@@ -8,11 +8,11 @@
  * when used, so the sendmail path loads as little as possible.
  */
 import { EX } from '../core/errors.js';
-import { reportError, resolveCommand } from './dispatch.js';
+import { reportError, resolveCommand, type CommandName } from './dispatch.js';
 
 type Command = (argv: string[], invokedAs: string) => Promise<number>;
 
-const COMMANDS: Record<string, () => Promise<Command>> = {
+const COMMANDS: Record<CommandName, () => Promise<Command>> = {
   sendmail: async () => (await import('./sendmail.js')).sendmailCommand,
   send: async () => (await import('./send.js')).sendCommand,
   notify: async () => (await import('./send.js')).notifyCommand,
@@ -37,7 +37,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 
 export async function main(argv: string[]): Promise<number> {
   const { name, args, invokedAs } = resolveCommand(process.argv[1], argv);
-  const load = COMMANDS[name];
+  const load = (COMMANDS as Record<string, (() => Promise<Command>) | undefined>)[name];
   if (!load) {
     process.stderr.write(`sysmail: unknown command "${name}"; run \`sysmail help\` for the list\n`);
     return EX.USAGE;

@@ -31,7 +31,10 @@ export async function loadRuntime(opts: ParsedOptions, config?: Config): Promise
   const verbose = opts.verbose === true;
   // An unprivileged submitter cannot write the system log; the importer logs for it.
   const log = createLogger({ file: spoolOwner ? cfg.log.file : null, syslog: spoolOwner && cfg.log.syslog, verbose });
-  const spool = openSpool({ dir: cfg.spool.dir, mode: cfg.spool.mode, maxMessageSize: cfg.general.maxMessageSize, logger: log });
+  // Only the spool owner imports drop/; the preparer is loaded when something is imported.
+  const prepareImport = spoolOwner ? async (...a: Parameters<import('../spool/file-spool.js').PrepareImport>) =>
+    (await import('./drop-prepare.js')).dropPreparer(cfg)(...a) : undefined;
+  const spool = openSpool({ dir: cfg.spool.dir, mode: cfg.spool.mode, maxMessageSize: cfg.general.maxMessageSize, logger: log, prepareImport });
   return { config: cfg, log, spool, spoolOwner, verbose };
 }
 

@@ -57,7 +57,7 @@ function transportEntries(t: TransportConfig): [string, Value][] {
         ['pin_sha256', t.pinSha256], ['client_cert', t.clientCert], ['client_key', t.clientKey],
         ['tls_servername', t.tlsServername], ['username', t.username],
         ...(t.password ? secretEntries(t.password) : [['password', null] as [string, Value]]),
-        ['auth_method', t.authMethod], ['helo', t.helo], ['force_sender', t.forceSender], ['rewrite_from', t.rewriteFrom ?? null], ['preconnect', t.preconnect],
+        ['allow_plaintext_auth', t.allowPlaintextAuth ?? false], ['auth_method', t.authMethod], ['helo', t.helo], ['force_sender', t.forceSender], ['rewrite_from', t.rewriteFrom ?? null], ['preconnect', t.preconnect],
         ['timeouts', {
           connect: formatDuration(t.timeouts.connect), greeting: formatDuration(t.timeouts.greeting),
           command: formatDuration(t.timeouts.command), data: formatDuration(t.timeouts.data),

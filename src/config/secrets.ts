@@ -41,6 +41,16 @@ export function secretSource(ref: SecretRef): 'password' | 'password_file' | 'pa
   return 'password_credential';
 }
 
+/** Environment variables that held a password_env secret in this process: never passed to a child. */
+const secretEnvNames = new Set<string>();
+
+/** This process's environment without any password_env variable, for programs we start (preconnect, password_command). */
+export function envForChildren(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const n of secretEnvNames) delete env[n];
+  return env;
+}
+
 export async function resolveSecret(ref: SecretRef, opts: ResolveOptions = {}): Promise<string> {
   const env = opts.env ?? process.env;
   const label = opts.label ? `${opts.label}: ` : '';
@@ -48,6 +58,7 @@ export async function resolveSecret(ref: SecretRef, opts: ResolveOptions = {}): 
   if (ref.file !== undefined) return fromFile(ref.file, label, true);
   if (ref.command !== undefined) return fromCommand(ref.command, label, opts.commandTimeoutMs ?? SECRET_COMMAND_TIMEOUT_MS);
   if (ref.env !== undefined) {
+    secretEnvNames.add(ref.env);
     const v = env[ref.env];
     if (v === undefined || v === '') {
       throw secretError(`${label}environment variable ${ref.env} is not set or empty`,
@@ -112,7 +123,7 @@ async function fromCommand(argv: string[], label: string, timeoutMs: number): Pr
     };
     // stderr is discarded: whatever a helper prints must not reach logs or
     // errors, where it could leak the secret; the hint says how to debug.
-    const child = spawn(prog, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'], shell: false });
+    const child = spawn(prog, argv.slice(1), { stdio: ['ignore', 'pipe', 'ignore'], shell: false, env: envForChildren() });
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       fail(`password command ${prog} did not finish within ${timeoutMs / 1000} s`, 'make it non-interactive (no prompt, no pinentry), or unlock the vault it reads');

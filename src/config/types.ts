@@ -133,6 +133,11 @@ export interface SmtpTransportConfig extends TransportBase {
   tlsServername: string | null;
   username: string | null;
   password: SecretRef | null;
+  /**
+   * Send credentials over a connection without verified TLS (clear text, or tls_verify = false).
+   * Default false: such a session is deferred before AUTH, as msmtp does.
+   */
+  allowPlaintextAuth?: boolean;
   /** Force one mechanism; default: the best the server offers. */
   authMethod: 'PLAIN' | 'LOGIN' | 'CRAM-MD5' | null;
   /** EHLO name. Default general.hostname. */

@@ -177,6 +177,7 @@ function readSmtp(r: Reader, name: string, ctx: TransportCtx): SmtpTransportConf
   } else if (password === null && username !== null) {
     r.p.add(r.at('password'), `is missing: username is set but no password source; add one of password_file, password_command, password_env, password_credential`, r.at('username'));
   }
+  const allowPlaintextAuth = r.bool('allow_plaintext_auth') ?? false;
   const authMethod = r.oneOf('auth_method', ['PLAIN', 'LOGIN', 'CRAM-MD5'] as const) ?? null;
   const helo = r.str('helo') ?? null;
   if (helo !== null && hostnameProblem(helo)) r.p.add(r.at('helo'), `is not a host name (got "${helo}"); servers reject such an EHLO`);
@@ -205,7 +206,7 @@ function readSmtp(r: Reader, name: string, ctx: TransportCtx): SmtpTransportConf
   if (host === undefined) return undefined;
   return {
     name, type: 'smtp', host, port, security, tlsVerify, caFile, pinSha256: pin, clientCert, clientKey, tlsServername,
-    username, password: password ?? null, authMethod, helo, forceSender, rewriteFrom, preconnect, timeouts,
+    username, password: password ?? null, allowPlaintextAuth, authMethod, helo, forceSender, rewriteFrom, preconnect, timeouts,
   };
 }
 

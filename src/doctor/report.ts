@@ -6,6 +6,7 @@
  * check is about the configuration (the file, a secret), since that is what
  * the admin must edit; otherwise EX_UNAVAILABLE (69). Warnings never fail.
  */
+import { displayText, escapeJson } from '../core/display.js';
 import { EX } from '../core/errors.js';
 
 export type CheckStatus = 'ok' | 'fail' | 'warn' | 'info';
@@ -27,16 +28,18 @@ export const warn = (check: string, detail: string, fix: string | null): CheckRe
 export const fail = (check: string, detail: string, fix: string | null, config = false): CheckResult =>
   ({ check, status: 'fail', detail, fix, ...(config ? { config: true } : {}) });
 
+const LINE_MAX = 1000;
 const MARK: Record<CheckStatus, string> = { ok: '✓', fail: '✗', warn: '!', info: 'i' };
 
 export function formatReport(results: CheckResult[], title: string): string {
   const lines = [title];
   for (const r of results) {
-    const [first, ...rest] = r.detail.split('\n');
+    // A detail may quote a relay's greeting or an OCI error: foreign text, shown escaped and bounded.
+    const [first, ...rest] = r.detail.split('\n').map((l) => displayText(l, LINE_MAX));
     lines.push(`${MARK[r.status]} ${r.check}: ${first}`);
     for (const l of rest) lines.push(`    ${l}`);
     if (r.fix && r.status !== 'ok') {
-      const [f0, ...fr] = r.fix.split('\n');
+      const [f0, ...fr] = r.fix.split('\n').map((l) => displayText(l, LINE_MAX));
       lines.push(`    fix: ${f0}`);
       for (const l of fr) lines.push(`         ${l}`);
     }
@@ -51,7 +54,7 @@ export function formatReport(results: CheckResult[], title: string): string {
 }
 
 export function toJson(results: CheckResult[]): string {
-  return JSON.stringify(results.map(({ check, status, detail, fix }) => ({ check, status, detail, fix })), null, 2) + '\n';
+  return escapeJson(JSON.stringify(results.map(({ check, status, detail, fix }) => ({ check, status, detail, fix })), null, 2)) + '\n';
 }
 
 export function exitCodeFor(results: CheckResult[]): number {

@@ -24,6 +24,7 @@ const STEP: Record<string, string> = {
   ESMTP_PROTOCOL: 'greeting',
   ESMTP_REPLY: 'greeting/EHLO',
   ESMTP_NOTLS: 'STARTTLS',
+  ESMTP_PLAINAUTH: 'AUTH (refused to send the password without verified TLS)',
   ESMTP_TLS: 'TLS handshake',
   ESMTP_TLS_CERT: 'TLS certificate check',
   ESMTP_PIN: 'TLS certificate pin',
@@ -97,6 +98,11 @@ export async function probeSmtp(cfg: SmtpTransportConfig, config: Config): Promi
     cfg.username ? `AUTH as ${cfg.username} accepted` : 'no AUTH configured',
     'QUIT (no mail sent)'];
   const detail = `smtp ${at}: ${steps.join(', ')}`;
+  if (cfg.username && (how === 'no TLS' || cfg.security === 'none' || !(cfg.tlsVerify || cfg.pinSha256))) {
+    // Only reachable with allow_plaintext_auth = true: the password went out without verified TLS.
+    return fail(name, `${detail}; the password was sent without verified TLS (allow_plaintext_auth = true)`,
+      `use security = "starttls" or "tls" with a verified certificate, and remove transports.${cfg.name}.allow_plaintext_auth`);
+  }
   if (cfg.security !== 'none' && !cfg.tlsVerify) {
     return warn(name, detail, `anyone on the path can pose as ${cfg.host}: set transports.${cfg.name}.ca_file (private CA) or pin_sha256, and remove tls_verify = false`);
   }

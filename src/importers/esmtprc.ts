@@ -61,6 +61,18 @@ function identityTransport(draft: Draft, notes: Notes, id: EsmtpIdentity, isDefa
       notes.warn(pass.line, 'a password without a username: esmtp never used it, so it was not carried over');
     } else {
       movePassword(draft, notes, t, pass.value, pass.line);
+      // sysmail never sends a password without verified TLS unless told to (allow_plaintext_auth):
+      // "starttls enabled" becomes "required", so the imported config neither leaks nor stops working.
+      const sec = draft.get(t, 'security');
+      if (sec === 'opportunistic') {
+        draft.set(t, 'security', 'starttls', `esmtp "starttls enabled" with a password: STARTTLS is required, so the password never goes in clear`);
+        notes.warn((tls ?? pass).line, 'esmtp "starttls enabled" sent the password in clear text when the server did not offer STARTTLS (or a man in the middle hid it); the import requires STARTTLS (security = "starttls")');
+      } else if (sec === 'none') {
+        // The esmtp config chose clear text explicitly (or by esmtp's default): carried over as the
+        // explicit opt-in sysmail needs, with a warning (config check repeats it).
+        draft.set(t, 'allow_plaintext_auth', true, 'esmtp "starttls disabled": the password goes in clear text');
+        notes.warn((tls ?? pass).line, 'esmtp sent this password in clear text (starttls disabled); the import keeps that with allow_plaintext_auth = true: use security = "starttls" if the server supports it, and remove allow_plaintext_auth');
+      }
     }
   } else if (user) {
     notes.warn(user.line, 'a username without a password: esmtp could not log in with it; add password_file (or password_command) to the transport');

@@ -7,6 +7,7 @@
  * Optional syslog: Node cannot open the /dev/log datagram socket, so lines are
  * handed to logger(1) in one batch when the logger is closed.
  */
+import { bounded, escapeJson, LOG_FIELD_MAX } from '../core/display.js';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -56,8 +57,12 @@ export interface LoggerOptions {
 
 export function formatEvent(e: LogEvent, ts: number): string {
   const rec: Record<string, unknown> = {};
-  for (const k of KEYS) rec[k] = k === 'ts' ? new Date(ts).toISOString() : ((e as unknown as Record<string, unknown>)[k] ?? null);
-  return JSON.stringify(rec);
+  for (const k of KEYS) {
+    const v = k === 'ts' ? new Date(ts).toISOString() : ((e as unknown as Record<string, unknown>)[k] ?? null);
+    // Foreign text (a relay's 20 KB reply) is kept raw but bounded; escapeJson leaves no C1 or bidi raw.
+    rec[k] = typeof v === 'string' ? bounded(v, LOG_FIELD_MAX) : v;
+  }
+  return escapeJson(JSON.stringify(rec));
 }
 
 export function createLogger(opts: LoggerOptions): Logger {

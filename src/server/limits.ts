@@ -21,3 +21,10 @@ export const QUEUE_MAX_SLEEP_MS = 5 * 60_000;
 export const QUEUE_BUSY_RETRY_MS = 1_000;
 /** On SIGTERM the running delivery pass gets this long to finish; its claims are recovered on the next start otherwise. */
 export const SHUTDOWN_PASS_TIMEOUT_MS = 30_000;
+/** Sessions one client (a local uid, or a remote address) may hold at once; more get 421. */
+export const LISTENER_MAX_PER_CLIENT = 10;
+/** Sessions only root may take, so a local user holding every other slot cannot lock root's cron mail out. */
+export const LISTENER_ROOT_RESERVED = 10;
+/** A failed AUTH is answered after this delay times the failures from that client (up to the cap): no password guessing at speed. */
+export const AUTH_FAILURE_DELAY_MS = 1_000;
+export const AUTH_FAILURE_DELAY_MAX_MS = 10_000;

@@ -16,7 +16,9 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { configError, EX, SysmailError } from '../core/errors.js';
 import { classifyPeer, formatListen, isLoopback, LOOPBACK_NETWORKS, NetworkList, type ListenAddress } from './network.js';
-import { sessionOptions, type QueueRequest } from './session.js';
+import { sessionOptions, smtpReply, type QueueRequest } from './session.js';
+import { peerUid, Slots } from './slots.js';
+import { AUTH_FAILURE_DELAY_MAX_MS, AUTH_FAILURE_DELAY_MS } from './limits.js';
 
 export interface ListenerOptions {
   config(): Config;
@@ -138,6 +140,11 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
   const uid = process.getuid?.() ?? 0;
   const { timingSafeEqual, createHash } = await import('node:crypto');
 
+  // Shared by every listening address: one user cannot take all sessions, root always finds one.
+  const slots = new Slots();
+  const heldBy = new Map<string, { key: string; root: boolean }>();
+  const authFailures = new Map<string, { n: number; last: number }>();
+
   const makeServer = () => {
     const options = sessionOptions({
       config: opts.config,
@@ -155,6 +162,42 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       tls: sec.tls,
       auth: sec.tls !== null && sec.users.size > 0,
       idleTimeoutMs: opts.idleTimeoutMs,
+    });
+    const innerConnect = options.onConnect!;
+    options.onConnect = (session, callback) => innerConnect(session, (err) => {
+      if (err) return callback(err);
+      const s = session as typeof session & { localAddress: string; localPort: number; remotePort: number };
+      const local = isLoopback(s.remoteAddress);
+      (local ? peerUid({ ip: s.remoteAddress, port: s.remotePort }, { ip: s.localAddress, port: s.localPort }) : Promise.resolve(null))
+        .catch(() => null).then((owner) => {
+          const key = owner !== null ? `uid ${owner}` : `address ${s.remoteAddress}`;
+          const why = slots.take(key, owner === 0);
+          if (why) {
+            opts.log.event({ event: 'rejected', status: 'rejected', reason: `smtp from ${s.remoteAddress}: session refused: ${why}` });
+            return callback(smtpReply(421, '4.7.0 Too many sessions from you, try again later'));
+          }
+          heldBy.set(session.id, { key, root: owner === 0 });
+          callback();
+        });
+    });
+    options.onClose = (session) => {
+      const h = heldBy.get(session.id);
+      if (h) { heldBy.delete(session.id); slots.release(h.key, h.root); }
+    };
+    const innerAuth = options.onAuth!;
+    options.onAuth = (auth, session, callback) => innerAuth(auth, session, (err, response) => {
+      const ip = session.remoteAddress;
+      if (!err) { authFailures.delete(ip); return callback(err, response); }
+      if ((err as { responseCode?: number }).responseCode !== 535) return callback(err, response);
+      // Each failure from one address waits longer (reset after 15 minutes without one).
+      const now = Date.now();
+      const prev = authFailures.get(ip);
+      const n = prev && now - prev.last < 15 * 60_000 ? prev.n + 1 : 1;
+      authFailures.set(ip, { n, last: now });
+      if (authFailures.size > 10_000) authFailures.clear();
+      const wait = Math.min(AUTH_FAILURE_DELAY_MS * n, AUTH_FAILURE_DELAY_MAX_MS);
+      opts.log.event({ event: 'rejected', status: 'rejected', reason: `smtp from ${ip}: AUTH failure ${n} from this address; answering after ${wait} ms` });
+      setTimeout(() => callback(err, response), wait);
     });
     const server = new SMTPServer(options);
     server.on('error', (err: Error & { remoteAddress?: string }) => {

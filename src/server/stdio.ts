@@ -46,9 +46,13 @@ export async function runStdioSmtp(rt: Runtime, io: StdioOptions = {}): Promise<
     channel: 'stdio',
     classify: () => 'trusted',
     submitter: () => me,
-    queue: (req: QueueRequest) => submitAndKick(quiet, {
-      sender: req.sender, recipients: req.recipients, message: req.message, via: 'smtp', uid: req.uid, user: req.user,
-    }, 'background', rt.config.source),
+    queue: async (req: QueueRequest) => {
+      const id = await submitAndKick(quiet, {
+        sender: req.sender, recipients: req.recipients, message: req.message, via: 'smtp', uid: req.uid, user: req.user,
+      }, 'background', rt.config.source);
+      // An unprivileged submitter's message is a drop file until it is imported: say so, not "queued as" a name no queue has.
+      return rt.spoolOwner ? id : `${id} in drop/ (the queue id is given on import; \`sysmail log --id ${id}\` shows it)`;
+    },
     tls: null,
     auth: false,
   });

@@ -13,12 +13,16 @@
  * from the content; `via` becomes "drop". The message is copied into the
  * queue with the normal commit protocol, so later writes through a file
  * descriptor the user kept open change nothing. Refused entries go to
- * corrupt/ with a reason (garbage kept, links and special files only
- * recorded); nothing is ever followed or opened blocking.
+ * corrupt/ with a reason (of garbage a new root-owned copy of at most
+ * QUARANTINE_MAX_BYTES; links and special files only recorded); nothing is
+ * ever followed or opened blocking. With `spool.prepareImport` (the CLI sets
+ * it) every message passes sendmail's checks and preparation. Per pass, one
+ * user other than root gets at most DROP_MAX_PER_UID_PER_PASS entries taken
+ * and DROP_MAX_WRITING_PER_UID temp files kept.
  */
 import { accessSync, constants } from 'node:fs';
 import type { Stats } from 'node:fs';
-import { lstat, open, readFile } from 'node:fs/promises';
+import { lstat, open, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { isSysmailError } from '../core/errors.js';
 import { encodeHeader, MAX_HEADER_BYTES, parseHeader } from './format.js';
@@ -45,6 +49,13 @@ function canCreate(dir: string): boolean {
     }
   }
 }
+
+/** Entries one user (other than root) may have imported per pass; the rest wait for the next pass. */
+export const DROP_MAX_PER_UID_PER_PASS = 100;
+/** Drop files one user may have in flight (".name" temp files); more are removed at once. */
+export const DROP_MAX_WRITING_PER_UID = 100;
+/** What corrupt/ keeps of a refused drop file: enough to see what it was. */
+export const QUARANTINE_MAX_BYTES = 64 * 1024;
 
 export interface DropOptions { mode?: 'disk' | 'ram'; now?: () => number; random?: () => number }
 
@@ -98,14 +109,22 @@ async function importPass(spool: FileSpool): Promise<string[]> {
       }
     }
     let renamed = false;
+    const perUid = new Map<number, { taken: number; writing: number }>();
     for (const n of await listDir(spool.path('drop'))) {
       const p = spool.path('drop', n);
+      const st = await lstat(p).catch(() => null);
+      if (st === null) continue;
+      const count = perUid.get(st.uid) ?? { taken: 0, writing: 0 };
+      perUid.set(st.uid, count);
       if (n.startsWith('.')) {
-        // Still being written; abandoned once an hour old. Directories are taken like any entry, below.
-        const st = await lstat(p).catch(() => null);
-        if (st === null || (now - st.mtimeMs) <= STALE_MS) continue;
+        // Still being written; abandoned once an hour old, or at once beyond the per-user number of
+        // submissions in flight (so 200,000 dot-files cost one pass, not every pass).
+        // Directories are taken like any entry, below.
+        if (!st.isDirectory() && (now - st.mtimeMs) <= STALE_MS && ++count.writing <= DROP_MAX_WRITING_PER_UID) continue;
         if (!st.isDirectory()) { await tryUnlink(p); continue; }
       }
+      // One user's flood waits for later passes; it never delays everybody else's mail.
+      if (st.uid !== 0 && ++count.taken > DROP_MAX_PER_UID_PER_PASS) continue;
       const mine = `drop-${newName()}.${me}`;
       if (await tryRename(p, spool.path('tmp', mine))) { taken.push({ name: mine, from: `drop/${printable(n)}` }); renamed = true; }
     }
@@ -137,8 +156,15 @@ async function importOne(spool: FileSpool, t: Taken, users: (uid: number) => Pro
   const base = t.name.split('.')[0] as string;
   // Garbage is kept for the admin to look at (its size is bounded); links and special files are
   // removed, never opened, and only recorded.
+  // Only a bounded root-owned copy is kept: the user's own inode (which they may still write to
+  // through a descriptor they kept) is removed, never moved into corrupt/.
+  let read: Buffer | null = null;
   const keep = async (reason: string) => {
-    await spool.quarantine(path, base, reason, base, t.from, { uid: lst.uid });
+    const copy = read === null ? null : read.subarray(0, QUARANTINE_MAX_BYTES);
+    if (copy === null || !(await keepCopy(spool, copy, base, reason, t.from, lst.uid, read!.length))) {
+      await spool.recordCorrupt(`drop-${newName()}`, reason, base, t.from, { uid: lst.uid });
+    }
+    await rm(path, { recursive: true, force: true, maxRetries: 2 });
     return null;
   };
   const drop = async (reason: string) => {
@@ -173,6 +199,7 @@ async function importOne(spool: FileSpool, t: Taken, users: (uid: number) => Pro
     }
     if (got > st.size) return drop('grew while being imported');
     buf = buf.subarray(0, got);
+    read = buf;
   } finally {
     await h.close();
   }
@@ -183,19 +210,43 @@ async function importOne(spool: FileSpool, t: Taken, users: (uid: number) => Pro
   }
   if (r.size > spool.maxMessageSize) return drop(`a ${r.size}-byte message, over the limit of ${spool.maxMessageSize}`);
   const { isBounce: _forged, ...claimed } = r.envelope;
-  const envelope: Envelope = {
-    ...claimed, uid: st.uid, user: await users(st.uid), via: 'drop',
+  const user = await users(st.uid);
+  let envelope: Envelope = {
+    ...claimed, uid: st.uid, user, via: 'drop',
     submittedAt: Math.min(spool.now(), Math.floor(st.mtimeMs)),
   };
   let id: string;
   try {
-    id = await spool.commit(envelope, buf.subarray(r.headerLength));
+    let message = buf.subarray(r.headerLength);
+    // The same checks and preparation as `sendmail` input (addresses, NUL, Bcc, Date, From,
+    // Message-ID), with a Received line naming the real submitter.
+    if (spool.prepareImport) {
+      const p = await spool.prepareImport(envelope, message);
+      envelope = { ...envelope, sender: p.sender, recipients: p.recipients };
+      message = p.message;
+    }
+    id = await spool.commit(envelope, message);
   } catch (e) {
     if (isSysmailError(e) && !e.temporary) return keep(`refused: ${e.message}`);
     throw e;
   }
   await tryUnlink(path);
+  spool.importedFrom.set(id, t.from);
   return id;
+}
+
+/** Writes a new root-owned corrupt/<base> holding `bytes`; false when that failed (only the reason is kept then). */
+async function keepCopy(spool: FileSpool, bytes: Buffer, base: string, reason: string, from: string, uid: number, size: number): Promise<boolean> {
+  let target = base;
+  for (let n = 1; await lstat(spool.path('corrupt', target)).then(() => true, () => false); n++) target = `${base}.${n}`;
+  try {
+    await commitFile(spool.path('tmp', `${target}.keep.${selfToken()}`), spool.path('corrupt', target), spool.path('corrupt'), [bytes], false);
+  } catch {
+    return false;
+  }
+  const cut = size > bytes.length ? `; first ${bytes.length} of ${size} bytes kept` : '';
+  await spool.recordCorrupt(target, reason + cut, base, from, { uid });
+  return true;
 }
 
 /** uid -> login name from /etc/passwd (read once, only if something is imported); the number when unknown. */

@@ -42,7 +42,14 @@ export interface SpoolOptions {
   maxMessageSize?: number;
   /** Receives a `corrupt` event for each file moved to corrupt/. */
   logger?: Logger;
+  /**
+   * Checks and prepares what importDrop takes from drop/, as the sendmail path does (throws a
+   * SysmailError to refuse). The spool knows nothing of message formats; the CLI provides it.
+   */
+  prepareImport?: PrepareImport;
 }
+
+export type PrepareImport = (envelope: Envelope, message: Buffer) => Promise<{ sender: string; recipients: string[]; message: Buffer }>;
 
 export function openSpool(opts: SpoolOptions): FileSpool {
   return new FileSpool(opts);
@@ -126,10 +133,13 @@ export class FileSpool implements Spool {
   readonly now: () => number;
   readonly random: () => number;
   readonly logger: Logger | undefined;
+  readonly prepareImport: PrepareImport | undefined;
   private readonly newId: () => string;
   private layout: Promise<void> | null = null;
   /** Files this instance moved to corrupt/, for recoverStale's report. */
   readonly quarantined: { id: string; file: string; reason: string }[] = [];
+  /** Queue id -> the drop/ name it was imported from, so the log can link the two. */
+  readonly importedFrom = new Map<string, string>();
 
   constructor(opts: SpoolOptions) {
     this.dir = opts.dir;
@@ -138,6 +148,7 @@ export class FileSpool implements Spool {
     this.now = opts.now ?? Date.now;
     this.random = opts.random ?? Math.random;
     this.logger = opts.logger;
+    this.prepareImport = opts.prepareImport;
     this.newId = idGenerator(this.now, this.random);
   }
 

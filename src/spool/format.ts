@@ -18,6 +18,12 @@ export const FORMAT_LINE = 'SYSMAIL 1';
 const END = '\nend\n';
 /** An envelope header larger than this is refused (tens of thousands of recipients). */
 export const MAX_HEADER_BYTES = 1024 * 1024;
+/**
+ * Recipients per message, at every entry point (the listener has the same limit per SMTP
+ * transaction). 1000 addresses of at most 254 octets stay far below MAX_HEADER_BYTES, and
+ * encodeHeader checks that bound too: anything the writer writes, the reader reads.
+ */
+export const MAX_RECIPIENTS = 1000;
 
 const VIAS: readonly SubmitVia[] = ['sendmail', 'send', 'smtp', 'drop', 'bounce'];
 const STATUSES: readonly RecipientStatus[] = ['pending', 'sent', 'deferred', 'failed'];
@@ -61,9 +67,20 @@ export function validateEnvelope(env: Envelope): void {
   if (env.envid !== undefined) checkValue('envid', env.envid);
 }
 
-/** The header that precedes the message bytes; validates the envelope first. */
+function tooBig(what: string, limit: string): SysmailError {
+  return new SysmailError('ETOOMANYRCPT', `${what}: the limit is ${limit}`, {
+    exit: EX.DATAERR, smtpCode: 550, dsn: '5.5.3',
+    hint: 'split the recipients over several messages, or send to a mailing list or alias',
+  });
+}
+
+/**
+ * The header that precedes the message bytes; validates the envelope first and refuses what the
+ * reader would not read back (more than MAX_RECIPIENTS, or a header over MAX_HEADER_BYTES).
+ */
 export function encodeHeader(env: Envelope, size: number): Buffer {
   validateEnvelope(env);
+  if (env.recipients.length > MAX_RECIPIENTS) throw tooBig(`${env.recipients.length} recipients in one message`, `${MAX_RECIPIENTS} recipients`);
   const lines = [FORMAT_LINE, `sender <${env.sender}>`];
   for (const r of env.recipients) lines.push(`rcpt <${r}>`);
   lines.push(`submitted ${env.submittedAt}`, `uid ${env.uid}`, `user ${env.user}`, `via ${env.via}`);
@@ -72,7 +89,9 @@ export function encodeHeader(env: Envelope, size: number): Buffer {
   if (env.envid !== undefined) lines.push(`envid ${env.envid}`);
   if (env.isBounce) lines.push('bounce yes');
   lines.push(`size ${size}`, 'end', '');
-  return Buffer.from(lines.join('\n'), 'utf8');
+  const header = Buffer.from(lines.join('\n'), 'utf8');
+  if (header.length >= MAX_HEADER_BYTES) throw tooBig(`an envelope header of ${header.length} bytes`, `${MAX_HEADER_BYTES} bytes`);
+  return header;
 }
 
 export type HeaderResult =

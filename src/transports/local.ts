@@ -62,7 +62,7 @@ export function createLocalTransport(cfg: LocalTransportConfig, ctx: TransportCo
         'create it (owned by the user), or use format = "mbox"; sysmail retries on its own');
     }
     return deliverToMaildir(join(user.home, cfg.maildirName), bytes,
-      { owner: { uid: user.uid, gid: user.gid }, hostname: ctx.config.general.hostname, now: ctx.now });
+      { owner: { uid: user.uid, gid: user.gid }, base: user.home, hostname: ctx.config.general.hostname, now: ctx.now });
   }
 
   async function toMbox(user: PasswdEntry, sender: string, bytes: Buffer): Promise<string> {

@@ -6,19 +6,23 @@
  * new/ and new/ is fsynced before success is reported. Missing tmp/ new/ cur/
  * are created with mode 0700. When an owner is given (root delivering into a
  * user's home), existing directories must be real directories owned by that
- * user (no symlinks), and everything created is chowned to the user.
+ * user (no symlinks), and everything created is chowned to the user. Every
+ * directory is opened once and used through its descriptor (safe-dir.ts), so
+ * a user who swaps Maildir/tmp for a symbolic link mid-delivery gets a
+ * deferral, never a file written where the link points.
  *
  * Failure: throws an ioError (temporary); the tmp file is removed. The
  * transport turns that into `deferred`, never a bounce.
  */
 import { constants } from 'node:fs';
-import { chown, link, lstat, mkdir, open, rename, stat, unlink } from 'node:fs/promises';
+import { link, open, rename, unlink } from 'node:fs/promises';
 import { hostname as osHostname } from 'node:os';
-import { join, resolve } from 'node:path';
-import { ioError, SysmailError, EX } from '../core/errors.js';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { ioError, SysmailError } from '../core/errors.js';
 import type { MaildirTransportConfig } from '../config/types.js';
 import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from './types.js';
-import { errnoOf, fsyncDir, uniqueToken, writeAll } from './fsutil.js';
+import { errnoOf, uniqueToken, writeAll } from './fsutil.js';
+import { inDir, openChild, openSafeDir, refuseDir, syncDir, type SafeDir } from './safe-dir.js';
 import { addDeliveryHeaders, resultFromError } from './mailbox.js';
 
 export interface MaildirOwner { uid: number; gid: number }
@@ -26,6 +30,8 @@ export interface MaildirOwner { uid: number; gid: number }
 export interface MaildirOptions {
   /** chown created directories and the message to this user; also enforces ownership of existing ones. */
   owner?: MaildirOwner;
+  /** With an owner: the trusted directory (the home) below which nothing is followed. Default: the Maildir itself. */
+  base?: string;
   /** Host part of the file name. Default os.hostname(). */
   hostname?: string;
   now?: () => number;
@@ -41,57 +47,37 @@ export function maildirFileName(nowMs: number, pid: number, token: string, host:
   return `${sec}.M${usec}P${pid}R${token}.${safeHost}`;
 }
 
-function refuse(path: string, why: string): SysmailError {
-  return new SysmailError('EMAILDIR', `refusing to deliver into ${path}: ${why}`, {
-    exit: EX.TEMPFAIL, temporary: true, smtpCode: 451, dsn: '4.3.0',
-    hint: 'fix the directory (it must be a real directory owned by the recipient), then run `sysmail flush`',
-  });
-}
-
-/** Checks an existing directory; with an owner, it must not be a symlink and must belong to the owner. */
-async function checkDir(path: string, owner: MaildirOwner | undefined): Promise<void> {
-  const st = owner ? await lstat(path) : await stat(path);
-  if (st.isSymbolicLink()) throw refuse(path, 'it is a symbolic link');
-  if (!st.isDirectory()) throw refuse(path, 'it is not a directory');
-  if (owner && st.uid !== owner.uid) throw refuse(path, `it is owned by uid ${st.uid}, not ${owner.uid}`);
-}
-
-async function makeDir(path: string, owner: MaildirOwner | undefined): Promise<void> {
+/** Opens the Maildir (creating it and tmp/ new/ cur/ as needed) without following links below the trusted base. */
+async function openMaildir(maildir: string, opts: MaildirOptions): Promise<{ root: SafeDir; tmp: SafeDir; cur: SafeDir; new: SafeDir }> {
+  const dir = resolve(maildir);
+  // With an owner, only the base (a home directory from /etc/passwd) is resolved; below it is the user's.
+  const base = opts.owner ? resolve(opts.base ?? dir) : dir;
+  const rel = relative(base, dir);
+  if (rel.startsWith('..') || isAbsolute(rel)) throw refuseDir(dir, `it is not inside ${base}`);
+  const root = await openSafeDir(base, rel.split(sep), { owner: opts.owner, create: true });
+  const subs: SafeDir[] = [];
   try {
-    await mkdir(path, { mode: 0o700 });
-    if (owner) await chown(path, owner.uid, owner.gid);
-  } catch (err) {
-    if (errnoOf(err) !== 'EEXIST') throw err;
-    await checkDir(path, owner);
+    for (const sub of SUBDIRS) subs.push(await openChild(root, sub, { owner: opts.owner, create: true }));
+  } catch (e) {
+    for (const d of [root, ...subs]) await d.fh.close().catch(() => {});
+    throw e;
   }
+  return { root, tmp: subs[0]!, new: subs[1]!, cur: subs[2]! };
 }
 
 /** Creates the Maildir root (and missing parents) and tmp/ new/ cur/ as needed. */
-export async function ensureMaildir(maildir: string, owner?: MaildirOwner): Promise<void> {
-  const dir = resolve(maildir);
-  try {
-    await checkDir(dir, owner);
-  } catch (err) {
-    if (errnoOf(err) !== 'ENOENT') throw err;
-    // Parents are created too; each created level is given to the owner.
-    const first = await mkdir(dir, { recursive: true, mode: 0o700 });
-    if (owner && first) {
-      let p = dir;
-      const created: string[] = [];
-      while (p.length >= first.length) { created.push(p); p = join(p, '..'); }
-      for (const c of created) await chown(c, owner.uid, owner.gid);
-    }
-  }
-  for (const sub of SUBDIRS) await makeDir(join(dir, sub), owner);
+export async function ensureMaildir(maildir: string, owner?: MaildirOwner, base?: string): Promise<void> {
+  const d = await openMaildir(maildir, { owner, base });
+  for (const x of [d.root, d.tmp, d.new, d.cur]) await x.fh.close();
 }
 
-async function createTmp(dir: string, opts: MaildirOptions): Promise<{ name: string; fh: Awaited<ReturnType<typeof open>> }> {
+async function createTmp(tmp: SafeDir, opts: MaildirOptions): Promise<{ name: string; fh: Awaited<ReturnType<typeof open>> }> {
   const host = opts.hostname ?? osHostname();
   const now = opts.now ?? Date.now;
   for (let i = 0; ; i++) {
     const name = maildirFileName(now(), process.pid, uniqueToken(), host);
     try {
-      const fh = await open(join(dir, 'tmp', name),
+      const fh = await open(inDir(tmp, name),
         constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
       return { name, fh };
     } catch (err) {
@@ -101,23 +87,23 @@ async function createTmp(dir: string, opts: MaildirOptions): Promise<{ name: str
 }
 
 /** Links tmp/NAME into new/, choosing a fresh name if taken; falls back to rename where hard links are unsupported. */
-async function publish(dir: string, name: string, opts: MaildirOptions): Promise<string> {
-  const tmpPath = join(dir, 'tmp', name);
-  let target = join(dir, 'new', name);
+async function publish(tmp: SafeDir, dest: SafeDir, name: string, opts: MaildirOptions): Promise<string> {
+  const tmpPath = inDir(tmp, name);
+  let target = name;
   for (let i = 0; ; i++) {
     try {
-      await link(tmpPath, target);
+      await link(tmpPath, inDir(dest, target));
       await unlink(tmpPath).catch(() => {});
-      return target;
+      return join(dest.path, target);
     } catch (err) {
       const code = errnoOf(err);
       if (code === 'EEXIST' && i < 5) {
-        target = join(dir, 'new', maildirFileName((opts.now ?? Date.now)(), process.pid, uniqueToken(), opts.hostname ?? osHostname()));
+        target = maildirFileName((opts.now ?? Date.now)(), process.pid, uniqueToken(), opts.hostname ?? osHostname());
         continue;
       }
       if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS' || code === 'EMLINK') {
-        await rename(tmpPath, target);
-        return target;
+        await rename(tmpPath, inDir(dest, target));
+        return join(dest.path, target);
       }
       throw err;
     }
@@ -130,10 +116,11 @@ async function publish(dir: string, name: string, opts: MaildirOptions): Promise
  */
 export async function deliverToMaildir(dir: string, message: Buffer, opts: MaildirOptions = {}): Promise<string> {
   let tmpPath: string | null = null;
+  let d: Awaited<ReturnType<typeof openMaildir>> | null = null;
   try {
-    await ensureMaildir(dir, opts.owner);
-    const { name, fh } = await createTmp(dir, opts);
-    tmpPath = join(dir, 'tmp', name);
+    d = await openMaildir(dir, opts);
+    const { name, fh } = await createTmp(d.tmp, opts);
+    tmpPath = inDir(d.tmp, name);
     try {
       await writeAll(fh, message);
       if (opts.owner) await fh.chown(opts.owner.uid, opts.owner.gid);
@@ -141,14 +128,16 @@ export async function deliverToMaildir(dir: string, message: Buffer, opts: Maild
     } finally {
       await fh.close();
     }
-    const path = await publish(dir, name, opts);
+    const path = await publish(d.tmp, d.new, name, opts);
     tmpPath = null;
-    await fsyncDir(join(dir, 'new'));
+    await syncDir(d.new);
     return path;
   } catch (err) {
     if (tmpPath) await unlink(tmpPath).catch(() => {});
     if (err instanceof SysmailError) throw err;
     throw ioError(`cannot deliver into Maildir ${dir}`, err);
+  } finally {
+    if (d) for (const x of [d.root, d.tmp, d.new, d.cur]) await x.fh.close().catch(() => {});
   }
 }
 

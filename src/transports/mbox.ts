@@ -15,13 +15,13 @@
  * the transport reports `deferred`, never a bounce.
  */
 import { constants } from 'node:fs';
-import { lstat, mkdir, open, unlink, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { lstat, open, unlink, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EX, ioError, SysmailError, tempError } from '../core/errors.js';
 import type { MboxTransportConfig } from '../config/types.js';
 import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from './types.js';
-import { errnoOf, fsyncDir, writeAll } from './fsutil.js';
+import { errnoOf, writeAll } from './fsutil.js';
+import { inDir, openSafeDir, parentAndName, syncDir, type SafeDir } from './safe-dir.js';
 import { addDeliveryHeaders, resultFromError } from './mailbox.js';
 
 /** Longest wait for another program's lock before deferring. */
@@ -76,8 +76,9 @@ function lockedError(path: string, lockPath: string, waitedMs: number): SysmailE
 }
 
 /** Takes the dot lock `path.lock`; resolves to a function that releases it. */
-export async function dotLock(path: string, opts: MboxOptions = {}): Promise<() => Promise<void>> {
+export async function dotLock(path: string, opts: MboxOptions = {}, shown = path): Promise<() => Promise<void>> {
   const lockPath = `${path}.lock`;
+  const shownLock = `${shown}.lock`;
   const waitMs = opts.lockWaitMs ?? MBOX_LOCK_WAIT_MS;
   const staleMs = opts.lockStaleMs ?? MBOX_LOCK_STALE_MS;
   const pollMs = opts.lockPollMs ?? MBOX_LOCK_POLL_MS;
@@ -88,7 +89,7 @@ export async function dotLock(path: string, opts: MboxOptions = {}): Promise<() 
       try { await fh.write(`${process.pid}\n`); } finally { await fh.close(); }
       return async () => { await unlink(lockPath).catch(() => {}); };
     } catch (err) {
-      if (errnoOf(err) !== 'EEXIST') throw ioError(`cannot create the lock file ${lockPath}`, err);
+      if (errnoOf(err) !== 'EEXIST') throw ioError(`cannot create the lock file ${shownLock}`, err);
     }
     try {
       const st = await lstat(lockPath);
@@ -100,10 +101,10 @@ export async function dotLock(path: string, opts: MboxOptions = {}): Promise<() 
       }
     } catch (err) {
       if (errnoOf(err) === 'ENOENT') continue;
-      throw ioError(`cannot inspect the lock file ${lockPath}`, err);
+      throw ioError(`cannot inspect the lock file ${shownLock}`, err);
     }
     const waited = Date.now() - start;
-    if (waited >= waitMs) throw lockedError(path, lockPath, waited);
+    if (waited >= waitMs) throw lockedError(shown, shownLock, waited);
     await sleep(Math.min(pollMs, Math.max(1, waitMs - waited)));
   }
 }
@@ -115,7 +116,7 @@ function refuse(path: string, why: string): SysmailError {
   });
 }
 
-async function openMailbox(path: string): Promise<{ fh: FileHandle; created: boolean }> {
+async function openMailbox(path: string, shown: string): Promise<{ fh: FileHandle; created: boolean }> {
   const base = constants.O_RDWR | constants.O_APPEND | constants.O_NOFOLLOW;
   try {
     return { fh: await open(path, base | constants.O_CREAT | constants.O_EXCL, 0o600), created: true };
@@ -125,7 +126,7 @@ async function openMailbox(path: string): Promise<{ fh: FileHandle; created: boo
   try {
     return { fh: await open(path, base), created: false };
   } catch (err) {
-    if (errnoOf(err) === 'ELOOP') throw refuse(path, 'it is a symbolic link');
+    if (errnoOf(err) === 'ELOOP') throw refuse(shown, 'it is a symbolic link');
     throw err;
   }
 }
@@ -141,15 +142,22 @@ async function separatorFor(fh: FileHandle, size: number): Promise<Buffer> {
 
 /** Appends one formatted entry (see formatMboxEntry) under the dot lock. */
 export async function appendToMbox(path: string, entry: Buffer, opts: MboxOptions = {}): Promise<void> {
-  if (opts.createParent) {
-    await mkdir(dirname(path), { recursive: true, mode: 0o700 }).catch((err) => {
-      throw ioError(`cannot create the directory of mailbox ${path}`, err);
-    });
+  // The directory is opened once and used through its descriptor: no component can be swapped
+  // for a link between the checks and the writes (safe-dir.ts).
+  const { parent, name } = parentAndName(path);
+  let dir: SafeDir;
+  try {
+    dir = await openSafeDir(parent, [], { create: opts.createParent === true });
+  } catch (err) {
+    if (err instanceof SysmailError) throw err;
+    throw ioError(`cannot open the directory of mailbox ${path}`, err);
   }
-  const release = await dotLock(path, opts);
+  const at = inDir(dir, name);
+  let release: (() => Promise<void>) | null = null;
   let fh: FileHandle | null = null;
   try {
-    const opened = await openMailbox(path);
+    release = await dotLock(at, opts, path);
+    const opened = await openMailbox(at, path);
     fh = opened.fh;
     const st = await fh.stat();
     if (!st.isFile()) throw refuse(path, 'it is not a regular file');
@@ -159,7 +167,7 @@ export async function appendToMbox(path: string, entry: Buffer, opts: MboxOption
         try {
           await fh.chown(opts.owner.uid, opts.owner.gid);
         } catch (err) {
-          await unlink(path).catch(() => {});
+          await unlink(at).catch(() => {});
           throw ioError(`cannot give the new mailbox ${path} to uid ${opts.owner.uid}`, err);
         }
       } else if (st.uid !== opts.owner.uid) {
@@ -175,13 +183,14 @@ export async function appendToMbox(path: string, entry: Buffer, opts: MboxOption
       await fh.truncate(original).then(() => fh?.sync()).catch(() => {});
       throw err;
     }
-    if (opened.created) await fsyncDir(dirname(path));
+    if (opened.created) await syncDir(dir);
   } catch (err) {
     if (err instanceof SysmailError) throw err;
     throw ioError(`cannot append to mailbox ${path}`, err);
   } finally {
     await fh?.close().catch(() => {});
-    await release();
+    await release?.();
+    await dir.fh.close().catch(() => {});
   }
 }
 

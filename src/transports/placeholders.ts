@@ -11,7 +11,9 @@
  * written (findUnknownPlaceholders lets config validation reject them). NUL
  * bytes, which an argv element cannot hold, are removed; each value is
  * bounded by MAX_PLACEHOLDER_CHARS so a big body cannot hit the kernel's
- * per-argument limit (128 KiB) and fail the exec.
+ * per-argument limit (128 KiB) and fail the exec. An element that a value
+ * would make start with "-" gets a leading space, so a Subject such as
+ * "--exec=..." can never become an option of the program.
  */
 
 export const PLACEHOLDER_NAMES = ['subject', 'body', 'from', 'to', 'local', 'id', 'host'] as const;
@@ -31,8 +33,12 @@ function bound(value: string): string {
 
 /** Substitutes placeholders in each element; returns a new argv of the same length. */
 export function expandArgv(argv: readonly string[], values: PlaceholderValues): string[] {
-  return argv.map((arg) => arg.replace(PATTERN, (whole, name: string) =>
-    KNOWN.has(name) ? bound(values[name as PlaceholderName]) : whole));
+  return argv.map((arg) => {
+    const out = arg.replace(PATTERN, (whole, name: string) => KNOWN.has(name) ? bound(values[name as PlaceholderName]) : whole);
+    // A value that would begin an element with "-" (a Subject of "--exec=...") could be read as an
+    // option: it gets a leading space, so it stays an operand. Dashes written in the config stay.
+    return out.startsWith('-') && !arg.startsWith('-') ? ` ${out}` : out;
+  });
 }
 
 /** Placeholders in argv that are not known names (for config checks). */

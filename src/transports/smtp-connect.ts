@@ -18,13 +18,14 @@ const defer = (code: string, message: string, hint?: string, cause?: unknown) =>
 /** Runs argv (no shell); resolves on exit status 0. */
 export async function runPreconnect(argv: string[], timeoutMs: number, name: string): Promise<void> {
   if (argv.length === 0) return;
-  const { spawn } = await import('node:child_process');
+  const [{ spawn }, { envForChildren }] = await Promise.all([import('node:child_process'), import('../config/secrets.js')]);
   const k = `transports.${name}.preconnect`;
   const shown = JSON.stringify(argv[0]);
   await new Promise<void>((resolve, reject) => {
     let stderr = '';
     let settled = false;
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], shell: false });
+    // Never with a password_env secret in its environment (the secret is resolved before this runs).
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], shell: false, env: envForChildren() });
     const finish = (err?: SysmailError) => {
       if (settled) return;
       settled = true;

@@ -9,6 +9,7 @@
  * server reply (connection, timeout, TLS, protocol trouble) is deferred.
  * Inputs are replies and nodemailer error objects, never secrets.
  */
+import { scrubText } from '../core/display.js';
 import { EX, SysmailError } from '../core/errors.js';
 import type { Outcome, RecipientResult } from './types.js';
 
@@ -65,7 +66,7 @@ export function parseReply(raw: string): Reply | null {
       t = t.slice(e[0].length);
     }
     // A reply is the peer's data: no control characters reach a log, a terminal or a bounce.
-    return t.replace(/[\x00-\x1f\x7f]/g, '?').trim();
+    return scrubText(t).trim();
   });
   const text = texts.filter(Boolean).join(' / ');
   return { code: Number(m[1]), dsn, text: text.length > MAX_REPLY_TEXT ? `${text.slice(0, MAX_REPLY_TEXT)}... (${text.length - MAX_REPLY_TEXT} more characters)` : text };

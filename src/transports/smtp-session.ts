@@ -178,6 +178,14 @@ export class SmtpSession {
   private async login(): Promise<void> {
     const { cfg, peer } = this.o;
     const k = (s: string) => `transports.${cfg.name}.${s}`;
+    // Credentials only over TLS whose certificate was verified (or pinned), unless the admin said otherwise.
+    const verified = this.conn.secure && (cfg.tlsVerify || cfg.pinSha256 !== null);
+    if (!verified && cfg.allowPlaintextAuth !== true) {
+      const why = this.conn.secure ? 'the TLS certificate is not verified (tls_verify = false)' : 'the connection is not encrypted'
+        + (cfg.security === 'opportunistic' ? ' (the server did not offer STARTTLS)' : '');
+      throw defer('ESMTP_PLAINAUTH', `${peerLabel(peer)}: not sending the password for ${cfg.username ?? ''}: ${why}`,
+        `use security = "starttls" or "tls" with a verified certificate; only if the path is trusted, set ${k('allow_plaintext_auth')} = true`);
+    }
     if (this.o.password === null) {
       throw defer('ESMTP_CONFIG', `${k('username')} is set but ${k('password')} is not`, `set ${k('password')}, or remove ${k('username')}`, '4.3.5');
     }
@@ -225,7 +233,7 @@ export class SmtpSession {
       return rcpts.map((rcpt) => {
         const r = rejected.get(rcpt);
         if (r) return { rcpt, ...fromReply(r.response ?? '', 'RCPT TO', peer) };
-        if (info.accepted.includes(rcpt)) return { rcpt, ...accepted, text: accepted.text + note };
+        if (info.accepted.includes(rcpt)) return { rcpt, ...accepted, text: `${accepted.text} (${this.tlsNote()})${note}` };
         return { rcpt, outcome: 'deferred', dsn: '4.5.0', text: `${peerLabel(peer)} gave no reply for this recipient` };
       });
     } catch (e) {
@@ -234,6 +242,13 @@ export class SmtpSession {
       if (socket && !socket.destroyed) socket.setTimeout(cfg.timeouts.command);
       this.phase = 'idle';
     }
+  }
+
+  /** How the session was protected, for the log: "TLSv1.3, verified", "TLSv1.3, NOT verified" or "no TLS". */
+  private tlsNote(): string {
+    if (!this.conn.secure) return 'no TLS';
+    const proto = (this.internals._socket as TLSSocket | undefined)?.getProtocol?.() ?? 'TLS';
+    return `${proto}, ${this.o.cfg.tlsVerify || this.o.cfg.pinSha256 ? 'verified' : 'NOT verified'}`;
   }
 
   /** The result for one recipient of a send that ended in an error. */
