@@ -168,17 +168,15 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       if (err) return callback(err);
       const s = session as typeof session & { localAddress: string; localPort: number; remotePort: number };
       const local = isLoopback(s.remoteAddress);
-      (local ? peerUid({ ip: s.remoteAddress, port: s.remotePort }, { ip: s.localAddress, port: s.localPort }) : Promise.resolve(null))
-        .catch(() => null).then((owner) => {
-          const key = owner !== null ? `uid ${owner}` : `address ${s.remoteAddress}`;
-          const why = slots.take(key, owner === 0);
-          if (why) {
-            opts.log.event({ event: 'rejected', status: 'rejected', reason: `smtp from ${s.remoteAddress}: session refused: ${why}` });
-            return callback(smtpReply(421, '4.7.0 Too many sessions from you, try again later'));
-          }
-          heldBy.set(session.id, { key, root: owner === 0 });
-          callback();
-        });
+      const owner = local ? peerUid({ ip: s.remoteAddress, port: s.remotePort }, { ip: s.localAddress, port: s.localPort }) : null;
+      const key = owner !== null ? `uid ${owner}` : `address ${s.remoteAddress}`;
+      const why = slots.take(key, owner === 0);
+      if (why) {
+        opts.log.event({ event: 'rejected', status: 'rejected', reason: `smtp from ${s.remoteAddress}: session refused: ${why}` });
+        return callback(smtpReply(421, '4.7.0 Too many sessions from you, try again later'));
+      }
+      heldBy.set(session.id, { key, root: owner === 0 });
+      callback();
     });
     options.onClose = (session) => {
       const h = heldBy.get(session.id);

@@ -9,7 +9,7 @@
  * most LISTENER_MAX_CLIENTS - LISTENER_ROOT_RESERVED. Pure bookkeeping plus one read of /proc per
  * connection; a refusal is a reason string (the listener answers 421).
  */
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
 import { LISTENER_MAX_CLIENTS, LISTENER_MAX_PER_CLIENT, LISTENER_ROOT_RESERVED } from './limits.js';
 
@@ -43,11 +43,14 @@ function ipv6Bytes(ip: string): number[] | null {
 }
 
 /** The uid that owns the client end of a TCP connection on this host, or null when not found. */
-export async function peerUid(remote: { ip: string; port: number }, local: { ip: string; port: number }): Promise<number | null> {
+export function peerUid(remote: { ip: string; port: number }, local: { ip: string; port: number }): number | null {
   const r = procAddress(remote.ip, remote.port);
   const l = procAddress(local.ip, local.port);
   if (!r || !l || r.file !== l.file) return null;
-  const text = await readFile(`/proc/net/${r.file}`, 'latin1').catch(() => '');
+  // Read synchronously, on purpose: the session is answered (220) in the same tick, so a local
+  // client that talks at once is not told "too soon" (smtp-compat.ts removes the greeting pause).
+  let text = '';
+  try { text = readFileSync(`/proc/net/${r.file}`, 'latin1'); } catch { /* no /proc: counted by address */ }
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     // sl local_address rem_address st tx_queue:rx_queue tr:tm->when retrnsmt uid ...
