@@ -87,7 +87,9 @@ export function ioError(what: string, cause: unknown): SysmailError {
     : errno === 'EACCES' || errno === 'EPERM' ? 'check the owner and mode of the spool (`sysmail doctor`)'
     : errno === 'EROFS' ? 'the file system is read-only'
     : undefined;
-  const detail = errno ? `${errno}: ${(cause as Error).message}` : String((cause as Error)?.message ?? cause);
+  const message = String((cause as Error)?.message ?? cause);
+  // Node's own messages already start with the code ("ENOENT: no such file…"): say it once.
+  const detail = errno && !message.startsWith(`${errno}:`) ? `${errno}: ${message}` : message;
   return new SysmailError('EIO', `${what}: ${detail}`, {
     exit: EX.TEMPFAIL, temporary: true, cause, hint, smtpCode: 451, dsn: '4.3.0',
   });
