@@ -14,7 +14,9 @@
 // - Where to look, in order: $SYSMAIL_CODE_CACHE_DIR or /var/cache/sysmail, then beside the bundle.
 //   On a miss or a refusal it writes a fresh cache, once the command has run, into the first of
 //   those it may write (unless the command said it only reads: doctor). SYSMAIL_WRITE_CODE_CACHE=1
-//   writes even after a hit (the build's training run and `sysmail cache rebuild`).
+//   writes even after a hit (the build's training run and `sysmail cache rebuild`). Root writes
+//   only into the first (making /var/cache/sysmail if need be), never beside the bundle: in a
+//   package that is /usr/lib/sysmail, whose files belong to the package manager.
 const fs = require('node:fs');
 const { join } = require('node:path');
 const { Script } = require('node:vm');
@@ -67,9 +69,11 @@ function load(name) {
   if (rec.status !== 'used' || process.env.SYSMAIL_WRITE_CODE_CACHE === '1') {
     process.once('exit', () => {
       if (!state.write && process.env.SYSMAIL_WRITE_CODE_CACHE !== '1') return;
-      for (const dir of state.dirs) {
+      for (const [i, dir] of state.dirs.entries()) {
+        if (euid === 0 && i > 0) return;
         const tmp = join(dir, `.${cacheName}.${process.pid}`);
         try {
+          if (euid === 0) fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
           if (!trusted(fs.statSync(dir))) continue;
           fs.writeFileSync(tmp, Buffer.concat([Buffer.from(rec.stamp + '\n', 'latin1'), script.createCachedData()]), { mode: 0o644, flag: 'wx' });
           fs.renameSync(tmp, join(dir, cacheName));
