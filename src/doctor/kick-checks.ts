@@ -7,7 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
-import { FLUSH_PATH_MARKER } from '../system/layout.js';
+import { FLUSH_PATH_MARKER } from '../config/defaults.js';
 import { NOT_FOUND, type Runner } from '../system/exec.js';
 import { info, ok, warn, type CheckResult } from './report.js';
 

@@ -7,6 +7,7 @@
  * says so, when it does not load.
  */
 import { join } from 'node:path';
+import { DOCTOR_PROGRAM_TIMEOUT_MS } from '../config/defaults.js';
 import { detectDistro, under } from '../system/distro.js';
 import { CONFIG_FILE, WRAPPERS } from '../system/layout.js';
 import type { Runner } from '../system/exec.js';
@@ -36,7 +37,7 @@ export interface DoctorOptions {
 }
 
 export async function runDoctor(opts: DoctorOptions): Promise<{ results: CheckResult[]; configSource: string | null }> {
-  const run = opts.run ?? systemRunner(30_000);
+  const run = opts.run ?? systemRunner(DOCTOR_PROGRAM_TIMEOUT_MS);
   const now = opts.now ?? Date.now;
   const euid = process.geteuid?.() ?? 0;
   const results: CheckResult[] = [];
