@@ -213,7 +213,7 @@ const SERVE_PATCHES = [
   };`],
   // A file event in queue/ starts a pass after this debounce; 25 ms is most of the submission-to-
   // sink time when sendmail hands over to serve.
-  ['src/server/limits.ts', 'export const QUEUE_WATCH_DEBOUNCE_MS = 25;', 'export const QUEUE_WATCH_DEBOUNCE_MS = 2;'],
+  ['src/config/defaults.ts', 'export const QUEUE_WATCH_DEBOUNCE_MS = 25;', 'export const QUEUE_WATCH_DEBOUNCE_MS = 2;'],
 ];
 const patcher = (patches) => ({ name: 'patch', setup(b) {
   for (const [file, from, to] of patches) {

@@ -78,7 +78,7 @@ if (!cjsCache) {
     outExtension: { '.js': '.cjs' },
     // import() of an external package becomes require(): vm.Script has no dynamic-import hook.
     supported: { 'dynamic-import': false },
-    // import.meta.url (src/install/package.ts finds the package from it) for CommonJS.
+    // import.meta.url (src/system/package.ts finds the package from it) for CommonJS.
     define: { 'import.meta.url': '__sysmail_import_meta_url' },
     banner: { js: "var __sysmail_import_meta_url = require('node:url').pathToFileURL(__filename).href;" },
     sourcemap: 'linked',

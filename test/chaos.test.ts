@@ -27,7 +27,7 @@ import { openSpool } from '../src/spool/file-spool.js';
 import { runQueue } from '../src/delivery/runner.js';
 import { memoryLogger } from '../src/log/logger.js';
 import { wakeDelay } from '../src/server/queue-runner.js';
-import { QUEUE_BUSY_RETRY_MS, QUEUE_MAX_SLEEP_MS } from '../src/server/limits.js';
+import { QUEUE_BUSY_RETRY_MS, QUEUE_MAX_SLEEP_MS } from '../src/config/defaults.js';
 import { freePort } from './helpers/net.js';
 
 // ---- bench/chaos.mjs, shared with the full-size run ----------------------------------------

@@ -17,10 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { repoRoot, tempDir } from './helpers/paths.js';
 import { runInstall, type InstallOptions } from '../src/install/install.js';
 import { runUninstall } from '../src/install/uninstall.js';
-import { systemRunner, type Runner } from '../src/doctor/exec.js';
+import { systemRunner, type Runner } from '../src/system/exec.js';
 import { rewriteUnit, wrapperScript } from '../src/install/content.js';
-import { WRAPPERS } from '../src/install/layout.js';
-import { followChain, isSysmailProgram } from '../src/doctor/mta-links.js';
+import { WRAPPERS } from '../src/system/layout.js';
+import { followChain, isSysmailProgram } from '../src/system/mta-links.js';
 import type { InstallState } from '../src/install/state.js';
 
 const cli = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');

@@ -27,7 +27,7 @@ import { parseMail, relayToml, runEmitters, startServe, toolBin } from './helper
 import { cliPath, repoRoot } from './helpers/paths.js';
 import { makeCerts } from './helpers/certs.js';
 import { requirePostfix, startPostfix } from './helpers/postfix.js';
-import { UNIT_DIR } from '../src/install/layout.js';
+import { UNIT_DIR } from '../src/system/layout.js';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });

@@ -7,7 +7,7 @@
  *    through sendmail_exec_t), checked with sesearch on the shipped policy;
  * 3. installed into a copy of the policy store (semodule -p, never the
  *    machine's own), the rebuilt policy holds the module's rules, and its
- *    file_contexts label every path in src/install/layout.ts as intended
+ *    file_contexts label every path in src/system/layout.ts as intended
  *    (matchpathcon -f reads a file_contexts file; no SELinux kernel needed).
  * Needs: apt-get install checkpolicy setools selinux-policy-default
  * selinux-policy-dev semodule-utils policycoreutils selinux-utils (make, m4).
@@ -18,7 +18,7 @@ import { execFile } from 'node:child_process';
 import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { repoRoot, tempDir } from './helpers/paths.js';
-import { LOG_DIR, SPOOL_DIR, WRAPPERS } from '../src/install/layout.js';
+import { LOG_DIR, SPOOL_DIR, WRAPPERS } from '../src/system/layout.js';
 
 const PACKAGES = 'checkpolicy setools selinux-policy-default selinux-policy-dev semodule-utils policycoreutils selinux-utils';
 const MAKEFILE = '/usr/share/selinux/devel/Makefile';

@@ -47,7 +47,7 @@ if (!/^[^<>]+ <[^<>@\s]+@[^<>\s]+>$/.test(maintainer ?? '')) fail('package.json 
 const releases = parseChangelog(readFileSync('CHANGELOG.md', 'utf8'));
 if (releases[0].version !== version) fail(`CHANGELOG.md's newest release is ${releases[0].version}, package.json says ${version}`, `add a "## ${version} (YYYY-MM-DD)" section to CHANGELOG.md`);
 const { wrapperScript, rewriteUnit } = await import(join(repo, 'build/src/install/content.js'));
-const { WRAPPERS, MAN_PAGES, CONFIG_FILE, SECRETS_DIR, CONFIG_DIR, SELINUX_MODULE } = await import(join(repo, 'build/src/install/layout.js'));
+const { WRAPPERS, MAN_PAGES, CONFIG_FILE, SECRETS_DIR, CONFIG_DIR, SELINUX_MODULE } = await import(join(repo, 'build/src/system/layout.js'));
 
 const LIB = '/usr/lib/sysmail';
 const ENTRY = `${LIB}/dist/sysmail.js`;

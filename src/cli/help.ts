@@ -222,7 +222,7 @@ export async function helpCommand(argv: string[]): Promise<number> {
 
 /** `sysmail --version`: the package version and the commit it was built from (dist/build-info.json). */
 export async function versionCommand(): Promise<number> {
-  const { findPackageDir, readBuildInfo } = await import('../install/package.js');
+  const { findPackageDir, readBuildInfo } = await import('../system/package.js');
   const b = readBuildInfo(findPackageDir());
   process.stdout.write(`sysmail ${b.version} (commit ${b.commit}; node ${process.version})\n`);
   return EX.OK;

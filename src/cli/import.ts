@@ -6,6 +6,7 @@
  * secrets/ beside it (or --secrets-dir).
  */
 import { dirname, join, resolve } from 'node:path';
+import { SYSTEM_CONFIG_PATH } from '../config/defaults.js';
 import { EX, usageError } from '../core/errors.js';
 import { parseOptions } from './options.js';
 
@@ -19,7 +20,7 @@ export async function importCommand(argv: string[]): Promise<number> {
   }
   if (args.length > 2) throw usageError('import takes one file (or directory, for nullmailer)');
   const { importFrom, formatWarnings, writeImport } = await import('../importers/index.js');
-  const configPath = typeof opts.config === 'string' ? opts.config : '/etc/sysmail/sysmail.toml';
+  const configPath = typeof opts.config === 'string' ? opts.config : SYSTEM_CONFIG_PATH;
   // Passwords go beside the config they belong to (-C /srv/x/sysmail.toml -> /srv/x/secrets), unless told otherwise.
   const secretsDir = resolve(typeof opts['secrets-dir'] === 'string' ? opts['secrets-dir'] : join(dirname(resolve(configPath)), 'secrets'));
   const result = await importFrom(kind as never, args[1] ?? null, { secretsDir });

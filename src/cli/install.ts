@@ -60,7 +60,7 @@ export async function installCommand(argv: string[]): Promise<number> {
   if (opts.help) { process.stdout.write(HELP); return EX.OK; }
   if (args.length > 0) throw new SysmailError('EUSAGE', `install takes no arguments (got "${args[0]}")`, { exit: EX.USAGE });
   const [{ runInstall }, { findPackageDir, findEntryPoint }, { systemRunner }] = await Promise.all([
-    import('../install/install.js'), import('../install/package.js'), import('../doctor/exec.js'),
+    import('../install/install.js'), import('../system/package.js'), import('../system/exec.js'),
   ]);
   const packageDir = findPackageDir();
   if (!packageDir) throw new SysmailError('EINSTALL', 'cannot find the sysmail package (its package.json) above this program', { exit: EX.OSFILE, hint: 'run the sysmail installed by npm, or node dist/sysmail.js from a checkout' });
@@ -77,7 +77,7 @@ export async function uninstallCommand(argv: string[]): Promise<number> {
   const { opts, args } = parseOptions(argv, { 'dry-run': {}, 'package-mode': {}, root: { value: true } }, 'uninstall');
   if (opts.help) { process.stdout.write(HELP); return EX.OK; }
   if (args.length > 0) throw new SysmailError('EUSAGE', `uninstall takes no arguments (got "${args[0]}")`, { exit: EX.USAGE });
-  const [{ runUninstall }, { systemRunner }] = await Promise.all([import('../install/uninstall.js'), import('../doctor/exec.js')]);
+  const [{ runUninstall }, { systemRunner }] = await Promise.all([import('../install/uninstall.js'), import('../system/exec.js')]);
   try {
     await runUninstall({ ...common(opts), run: systemRunner() });
   } catch (e) {

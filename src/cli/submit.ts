@@ -9,7 +9,7 @@
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
-import { FLUSH_PATH_MARKER } from '../install/layout.js';
+import { FLUSH_PATH_MARKER } from '../config/defaults.js';
 import type { Envelope, SubmitVia } from '../spool/types.js';
 import type { Runtime } from './runtime.js';
 

@@ -9,8 +9,12 @@
  */
 import { join } from 'node:path';
 
+// System paths. src/system/layout.ts (what install makes, doctor checks and the packages ship)
+// takes these from here; test/system-layout.test.ts ties the two together.
 /** Where loadConfig looks when neither -C nor $SYSMAIL_CONFIG names a file. */
 export const SYSTEM_CONFIG_PATH = '/etc/sysmail/sysmail.toml';
+/** Where `sysmail install` and `sysmail import` put password files (0600, root). */
+export const SYSTEM_SECRETS_DIR = '/etc/sysmail/secrets';
 export const SYSTEM_ALIASES_PATH = '/etc/aliases';
 
 export const SYSTEM_SPOOL_DIR = '/var/spool/sysmail';
@@ -28,6 +32,11 @@ export const DEFAULT_SPOOL_MODE = 'disk' as const;
 export const DEFAULT_MAX_LIFETIME_MS = 5 * 86_400_000;
 export const DEFAULT_RETRY_MIN_MS = 60_000;
 export const DEFAULT_RETRY_MAX_MS = 3_600_000;
+/**
+ * In the spool directory: sysmail-flush.path watches this queue, so sendmail need not start a
+ * flush process (src/cli/submit.ts). Written by install after enabling the unit; one stat to check.
+ */
+export const FLUSH_PATH_MARKER = 'flush-path-unit';
 
 // [log]
 export const DEFAULT_SYSLOG = false;
@@ -66,7 +75,8 @@ export const OCI_ARCHIVE_SUBDIR = 'archive';
 
 // type = "command"
 export const DEFAULT_COMMAND_STDIN = 'message' as const;
-export const COMMAND_TIMEOUT_MS = 60_000;
+/** A command transport's program must finish within this long (its `timeout` key). */
+export const COMMAND_TRANSPORT_TIMEOUT_MS = 60_000;
 
 // type = "motd"
 export const DEFAULT_MOTD_PATH = '/etc/motd.d/sysmail';
@@ -95,6 +105,43 @@ export const EMBEDDED_TRANSPORT_NAME = 'local-maildir';
 export const SECRET_COMMAND_TIMEOUT_MS = 10_000;
 /** More than this on a password command's stdout is a mistake, not a password. */
 export const SECRET_COMMAND_MAX_OUTPUT_BYTES = 64 * 1024;
+
+// `sysmail serve` and `sendmail -bs` (not configurable)
+/** An SMTP client that sends nothing for this long is told 421 and dropped (RFC 5321 §4.5.3.2 asks for 5 min). */
+export const LISTENER_IDLE_TIMEOUT_MS = 5 * 60_000;
+/** On shutdown, open sessions get this long to finish before they are told 421. */
+export const LISTENER_CLOSE_TIMEOUT_MS = 10_000;
+/** Simultaneous SMTP sessions; more get 421 (a loopback listener never needs many). */
+export const LISTENER_MAX_CLIENTS = 100;
+/** Recipients per message; more get 452 (the client sends the rest in another transaction). */
+export const LISTENER_MAX_RECIPIENTS = 1000;
+/** Sessions one client (a local uid, or a remote address) may hold at once; more get 421. */
+export const LISTENER_MAX_PER_CLIENT = 10;
+/** Sessions only root may take, so a local user holding every other slot cannot lock root's cron mail out. */
+export const LISTENER_ROOT_RESERVED = 10;
+/** A failed AUTH is answered after this delay times the failures from that client (up to the cap): no password guessing at speed. */
+export const AUTH_FAILURE_DELAY_MS = 1_000;
+export const AUTH_FAILURE_DELAY_MAX_MS = 10_000;
+/** File events in queue/ and drop/ arrive in bursts (create, write, rename): one pass per burst. */
+export const QUEUE_WATCH_DEBOUNCE_MS = 2;
+/** The queue is looked at at least this often, so a missed event or a clock jump is recovered. */
+export const QUEUE_MAX_SLEEP_MS = 5 * 60_000;
+/** A message still due after a pass (another process holds it) is looked at again after this long, not at once. */
+export const QUEUE_BUSY_RETRY_MS = 1_000;
+/** On SIGTERM the running delivery pass gets this long to finish; its claims are recovered on the next start otherwise. */
+export const SHUTDOWN_PASS_TIMEOUT_MS = 30_000;
+
+// Programs install, doctor and status run (src/system/exec.ts), and doctor's probes (not configurable)
+/** Any program install or uninstall runs (alternatives, dpkg-divert, systemctl; semodule may take a while). */
+export const SYSTEM_PROGRAM_TIMEOUT_MS = 120_000;
+/** A query doctor runs (alternatives --display, getenforce, semodule -l, stat). */
+export const DOCTOR_PROGRAM_TIMEOUT_MS = 30_000;
+/** `sysmail status`: systemctl must answer within this long, or the unit shows as "unknown". */
+export const SYSTEMCTL_TIMEOUT_MS = 3_000;
+/** doctor's SMTP probe uses the transport's timeouts, each cut to this: a doctor run should not sit 30 s on one dead host. */
+export const SMTP_PROBE_TIMEOUT_CAP_MS = 10_000;
+/** doctor's OCI probe: the signed GET gives up after this (or the transport's timeout, if shorter). */
+export const OCI_PROBE_TIMEOUT_MS = 10_000;
 
 // Sanity limits the validator enforces (they catch unit slips like "5d" for a timeout).
 export const MAX_TIMEOUT_MS = 86_400_000;

@@ -223,7 +223,7 @@ function readLocal(r: Reader, name: string): LocalTransportConfig {
 function readCommand(r: Reader, name: string): CommandTransportConfig | undefined {
   const argv = r.argv('argv', { required: 'give the program and its arguments, e.g. argv = ["/usr/local/bin/notify", "{subject}"]' });
   const stdin = r.oneOf('stdin', ['message', 'body', 'none'] as const) ?? D.DEFAULT_COMMAND_STDIN;
-  const timeout = r.duration('timeout', 1000, D.MAX_TIMEOUT_MS) ?? D.COMMAND_TIMEOUT_MS;
+  const timeout = r.duration('timeout', 1000, D.MAX_TIMEOUT_MS) ?? D.COMMAND_TRANSPORT_TIMEOUT_MS;
   const user = r.str('user') ?? null;
   if (user !== null && userNameProblem(user)) r.p.add(r.at('user'), `is not a valid user name (got "${user}")`);
   return argv ? { name, type: 'command', argv, stdin, timeout, user } : undefined;

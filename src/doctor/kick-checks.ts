@@ -7,8 +7,8 @@
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
-import { FLUSH_PATH_MARKER } from '../install/layout.js';
-import { NOT_FOUND, type Runner } from './exec.js';
+import { FLUSH_PATH_MARKER } from '../config/defaults.js';
+import { NOT_FOUND, type Runner } from '../system/exec.js';
 import { info, ok, warn, type CheckResult } from './report.js';
 
 export async function checkDeliveryTrigger(config: Config, run: Runner): Promise<CheckResult> {

@@ -10,13 +10,13 @@
  * missing topic and for a principal without a policy. Network trouble and
  * timeouts fail with the cause. Never throws.
  */
+import { OCI_PROBE_TIMEOUT_MS } from '../config/defaults.js';
 import type { OciTransportConfig } from '../config/types.js';
 import { isSysmailError } from '../core/errors.js';
 import { fail, ok, warn, type CheckResult } from './report.js';
 
 /** OCI refuses signed requests whose date is further off than this. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-export const OCI_PROBE_TIMEOUT_MS = 10_000;
 
 export function clockVerdict(name: string, localMs: number, dateHeader: string | undefined, url: URL): CheckResult | null {
   const remote = dateHeader ? Date.parse(dateHeader) : NaN;

@@ -7,15 +7,17 @@
  * says so, when it does not load.
  */
 import { join } from 'node:path';
-import { detectDistro, under } from '../install/distro.js';
-import { CONFIG_FILE, WRAPPERS } from '../install/layout.js';
-import { findPackageDir } from '../install/package.js';
+import { DOCTOR_PROGRAM_TIMEOUT_MS } from '../config/defaults.js';
+import { detectDistro, under } from '../system/distro.js';
+import { CONFIG_FILE, WRAPPERS } from '../system/layout.js';
+import type { Runner } from '../system/exec.js';
+import { systemRunner } from '../system/exec.js';
+import { followChain } from '../system/mta-links.js';
+import { findPackageDir } from '../system/package.js';
 import { checkCodeCache, launcherCache } from './code-cache.js';
 import { checkConfig } from './config-checks.js';
 import { checkDeliveryTrigger } from './kick-checks.js';
-import type { Runner } from './exec.js';
-import { systemRunner } from './exec.js';
-import { checkMtaLinks, followChain } from './mta-links.js';
+import { checkMtaLinks } from './mta-checks.js';
 import { checkQueue } from './queue-checks.js';
 import { info, type CheckResult } from './report.js';
 import { checkSelinux, type LabelTarget } from './selinux.js';
@@ -35,7 +37,7 @@ export interface DoctorOptions {
 }
 
 export async function runDoctor(opts: DoctorOptions): Promise<{ results: CheckResult[]; configSource: string | null }> {
-  const run = opts.run ?? systemRunner(30_000);
+  const run = opts.run ?? systemRunner(DOCTOR_PROGRAM_TIMEOUT_MS);
   const now = opts.now ?? Date.now;
   const euid = process.geteuid?.() ?? 0;
   const results: CheckResult[] = [];

@@ -5,9 +5,9 @@
  * disabled is information, not a failure. Read-only.
  */
 import { readFile } from 'node:fs/promises';
-import { under } from '../install/distro.js';
-import type { Runner } from './exec.js';
-import { NOT_FOUND } from './exec.js';
+import { under } from '../system/distro.js';
+import type { Runner } from '../system/exec.js';
+import { NOT_FOUND } from '../system/exec.js';
 import { info, ok, warn, type CheckResult } from './report.js';
 
 export type SelinuxMode = 'enforcing' | 'permissive' | 'disabled';

@@ -8,14 +8,12 @@
  * Each failure names the step that failed, the server's reply when there was
  * one, and the fix: an unreachable relay, an untrusted certificate and a
  * wrong password each read differently. Every step is bounded by the
- * transport's timeouts, cut to PROBE_TIMEOUT_CAP_MS.
+ * transport's timeouts, cut to SMTP_PROBE_TIMEOUT_CAP_MS.
  */
+import { SMTP_PROBE_TIMEOUT_CAP_MS } from '../config/defaults.js';
 import type { Config, SmtpTransportConfig } from '../config/types.js';
 import { isSysmailError, type SysmailError } from '../core/errors.js';
 import { fail, ok, warn, type CheckResult } from './report.js';
-
-/** A doctor run should not sit 30 s on one dead host; the transport's own timeouts are cut to this. */
-export const PROBE_TIMEOUT_CAP_MS = 10_000;
 
 const STEP: Record<string, string> = {
   ESMTP_CONNECT: 'connect',
@@ -59,7 +57,7 @@ function fixFor(e: SysmailError, cfg: SmtpTransportConfig): string {
 export async function probeSmtp(cfg: SmtpTransportConfig, config: Config): Promise<CheckResult> {
   const name = `transport ${cfg.name}`;
   const at = `${cfg.host}:${cfg.port}`;
-  const cap = (ms: number) => Math.min(ms, PROBE_TIMEOUT_CAP_MS);
+  const cap = (ms: number) => Math.min(ms, SMTP_PROBE_TIMEOUT_CAP_MS);
   const capped: SmtpTransportConfig = { ...cfg, timeouts: { connect: cap(cfg.timeouts.connect), greeting: cap(cfg.timeouts.greeting), command: cap(cfg.timeouts.command), data: cap(cfg.timeouts.data) } };
 
   let password: string | null = null;

@@ -7,7 +7,7 @@
 import { stat, statfs } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Config } from '../config/types.js';
-import { SPOOL_DROP_MODE, SPOOL_PRIVATE, SPOOL_PRIVATE_MODE, SPOOL_ROOT_MODE } from '../install/layout.js';
+import { SPOOL_DROP_MODE, SPOOL_PRIVATE, SPOOL_PRIVATE_MODE, SPOOL_ROOT_MODE } from '../system/layout.js';
 import { fail, info, ok, warn, type CheckResult } from './report.js';
 
 const octal = (m: number) => (m & 0o7777).toString(8).padStart(4, '0');

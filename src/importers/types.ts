@@ -49,4 +49,4 @@ export type ImportKind = 'esmtprc' | 'msmtprc' | 'ssmtp' | 'nullmailer';
 
 export const IMPORT_KINDS: readonly ImportKind[] = ['esmtprc', 'msmtprc', 'ssmtp', 'nullmailer'];
 
-export const DEFAULT_SECRETS_DIR = '/etc/sysmail/secrets';
+export { SYSTEM_SECRETS_DIR as DEFAULT_SECRETS_DIR } from '../config/defaults.js';

@@ -4,7 +4,7 @@
  * wrapper. Kept pure so tests can compare them byte for byte.
  */
 import { basename } from 'node:path';
-import { WRAPPER_MARKER, WRAPPERS, type WrapperSpec } from './layout.js';
+import { WRAPPER_MARKER, WRAPPERS, type WrapperSpec } from '../system/layout.js';
 
 const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 

@@ -13,14 +13,15 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
+import { FLUSH_PATH_MARKER } from '../config/defaults.js';
 import { EX, SysmailError } from '../core/errors.js';
-import type { Runner } from '../doctor/exec.js';
-import { detectDistro, under, type Distro } from './distro.js';
+import type { Runner } from '../system/exec.js';
+import { detectDistro, under, type Distro } from '../system/distro.js';
 import { rewriteUnit, wrapperScript } from './content.js';
 import {
-  CONFIG_DIR, CONFIG_FILE, ENABLED_UNITS, FLUSH_PATH_MARKER, LOG_DIR, MAN_DIR, MAN_PAGES, SECRETS_DIR, SPOOL_DIR, SPOOL_DROP_MODE, SPOOL_PRIVATE,
+  CONFIG_DIR, CONFIG_FILE, ENABLED_UNITS, LOG_DIR, MAN_DIR, MAN_PAGES, SECRETS_DIR, SPOOL_DIR, SPOOL_DROP_MODE, SPOOL_PRIVATE,
   SPOOL_PRIVATE_MODE, SPOOL_ROOT_MODE, STATE_DIR, STATE_FILE, UNIT_DIR, UNITS, WRAPPER_MARKER, WRAPPERS,
-} from './layout.js';
+} from '../system/layout.js';
 import { registerMta } from './mta.js';
 import { loadSelinuxModule } from './selinux.js';
 import { Ops } from './ops.js';

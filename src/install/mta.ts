@@ -16,12 +16,12 @@
  */
 import { lstat, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseDebianQuery, parseRhelDisplay } from '../doctor/alternatives.js';
-import { isSysmailProgram } from '../doctor/mta-links.js';
-import type { Distro } from './distro.js';
+import { parseDebianQuery, parseRhelDisplay } from '../system/alternatives.js';
+import { isSysmailProgram } from '../system/mta-links.js';
+import type { Distro } from '../system/distro.js';
 import {
   ALTERNATIVES_PRIORITY, BACKUP_DIR, DEBIAN_GROUP, DIVERT_SUFFIX, MTA_LINKS, RHEL_GROUP, RHEL_LIB_SENDMAIL, WRAPPERS,
-} from './layout.js';
+} from '../system/layout.js';
 import type { Ops } from './ops.js';
 
 const ours = WRAPPERS.sendmail.path;

@@ -16,9 +16,9 @@ import { createHash } from 'node:crypto';
 import { chmod, lstat, mkdir, open, readFile, readlink, rename, stat, symlink } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { EX, SysmailError } from '../core/errors.js';
-import type { Runner, RunResult } from '../doctor/exec.js';
-import { shellQuote } from '../doctor/exec.js';
-import { under } from './distro.js';
+import type { Runner, RunResult } from '../system/exec.js';
+import { shellQuote } from '../system/exec.js';
+import { under } from '../system/distro.js';
 import type { Change, InstallState } from './state.js';
 
 export const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');

@@ -11,7 +11,7 @@
  * fix, and `sysmail doctor` keeps warning until it is loaded.
  */
 import { stat } from 'node:fs/promises';
-import { LOG_DIR, SELINUX_MODULE, SPOOL_DIR, WRAPPERS } from './layout.js';
+import { LOG_DIR, SELINUX_MODULE, SPOOL_DIR, WRAPPERS } from '../system/layout.js';
 import type { Ops } from './ops.js';
 import { SysmailError } from '../core/errors.js';
 

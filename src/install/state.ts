@@ -10,7 +10,7 @@
 import { open, readFile, rename } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { EX, SysmailError } from '../core/errors.js';
-import type { DistroFamily } from './distro.js';
+import type { DistroFamily } from '../system/distro.js';
 
 export type Change =
   /** A directory we made; undone by rmdir when empty. */

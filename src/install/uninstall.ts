@@ -14,10 +14,10 @@
  */
 import { chmod, lstat, readdir, readFile, readlink, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import { EX, SysmailError } from '../core/errors.js';
-import type { Runner } from '../doctor/exec.js';
-import { shellQuote } from '../doctor/exec.js';
-import { detectDistro, under } from './distro.js';
-import { STATE_FILE } from './layout.js';
+import type { Runner } from '../system/exec.js';
+import { shellQuote } from '../system/exec.js';
+import { detectDistro, under } from '../system/distro.js';
+import { STATE_FILE } from '../system/layout.js';
 import { sha256 } from './ops.js';
 import { readState, writeState, type Change } from './state.js';
 

@@ -22,7 +22,7 @@ import { formatListen, parseListen, type ListenAddress } from './network.js';
 import { startListener, type Listener } from './listener.js';
 import { QueueRunner } from './queue-runner.js';
 import type { QueueRequest } from './session.js';
-import { SHUTDOWN_PASS_TIMEOUT_MS } from './limits.js';
+import { SHUTDOWN_PASS_TIMEOUT_MS } from '../config/defaults.js';
 
 export interface DaemonOptions {
   /** Listen addresses ("127.0.0.1:25", "[::1]:25"); null: listener.listen from the config; []: no listener. */

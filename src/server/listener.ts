@@ -18,7 +18,7 @@ import { configError, EX, SysmailError } from '../core/errors.js';
 import { classifyPeer, formatListen, isLoopback, LOOPBACK_NETWORKS, NetworkList, type ListenAddress } from './network.js';
 import { sessionOptions, smtpReply, type QueueRequest } from './session.js';
 import { peerUid, Slots } from './slots.js';
-import { AUTH_FAILURE_DELAY_MAX_MS, AUTH_FAILURE_DELAY_MS } from './limits.js';
+import { AUTH_FAILURE_DELAY_MAX_MS, AUTH_FAILURE_DELAY_MS } from '../config/defaults.js';
 
 export interface ListenerOptions {
   config(): Config;

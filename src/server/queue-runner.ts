@@ -14,7 +14,7 @@
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.js';
-import { QUEUE_BUSY_RETRY_MS, QUEUE_MAX_SLEEP_MS, QUEUE_WATCH_DEBOUNCE_MS } from './limits.js';
+import { QUEUE_BUSY_RETRY_MS, QUEUE_MAX_SLEEP_MS, QUEUE_WATCH_DEBOUNCE_MS } from '../config/defaults.js';
 
 export interface QueueRunnerOptions {
   /** One delivery pass over what is due. */

@@ -16,7 +16,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { EX, isSysmailError } from '../core/errors.js';
 import { relayVerdict, type PeerClass } from './network.js';
-import { LISTENER_CLOSE_TIMEOUT_MS, LISTENER_IDLE_TIMEOUT_MS, LISTENER_MAX_CLIENTS, LISTENER_MAX_RECIPIENTS } from './limits.js';
+import { LISTENER_CLOSE_TIMEOUT_MS, LISTENER_IDLE_TIMEOUT_MS, LISTENER_MAX_CLIENTS, LISTENER_MAX_RECIPIENTS } from '../config/defaults.js';
 import { formatDate } from '../message/prepare.js';
 import { LOCAL_CLIENT_OPTION } from './smtp-compat.js';
 

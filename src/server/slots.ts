@@ -11,7 +11,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { isIPv4 } from 'node:net';
-import { LISTENER_MAX_CLIENTS, LISTENER_MAX_PER_CLIENT, LISTENER_ROOT_RESERVED } from './limits.js';
+import { LISTENER_MAX_CLIENTS, LISTENER_MAX_PER_CLIENT, LISTENER_ROOT_RESERVED } from '../config/defaults.js';
 
 /** An address as /proc/net/tcp{,6} writes it: 32-bit words in host (little-endian) byte order, hex. */
 export function procAddress(ip: string, port: number): { file: 'tcp' | 'tcp6'; text: string } | null {

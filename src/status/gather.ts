@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { readdir, stat, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SYSTEMCTL_TIMEOUT_MS } from '../config/defaults.js';
 import type { Config } from '../config/types.js';
 import type { Spool } from '../spool/types.js';
 import { computeMetrics } from '../metrics/update.js';
@@ -13,8 +14,6 @@ import { readAlertState } from '../alerts/check.js';
 import type { Outage } from '../alerts/plan.js';
 import { evaluate, type Verdict } from './evaluate.js';
 
-/** systemctl must answer within this long, or the unit shows as "unknown". */
-export const SYSTEMCTL_TIMEOUT_MS = 3_000;
 export const UNITS = ['sysmail.service', 'sysmail-flush.timer', 'sysmail-flush.path'] as const;
 
 export interface StatusReport extends Verdict {

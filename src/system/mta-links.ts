@@ -1,20 +1,21 @@
 /**
  * Which program /usr/sbin/sendmail (and mailq) really is: the symlink chain,
  * hop by hop, and what the alternatives system says, and whether it all ends
- * at sysmail. Read-only: it runs only the tools' query commands.
+ * at sysmail. Read-only: it runs only the tools' query commands. Install uses
+ * it to recognise its own wrappers; doctor's verdict on it is
+ * src/doctor/mta-checks.ts.
  *
  * Paths are looked up inside `root` (a staging tree in tests, "/" normally);
  * absolute link targets are taken inside root too, as they would be there.
  */
 import { lstat, open, readlink } from 'node:fs/promises';
 import { dirname, posix } from 'node:path';
-import type { Distro } from '../install/distro.js';
-import { under } from '../install/distro.js';
-import { DEBIAN_GROUP, MTA_LINKS, RHEL_GROUP, WRAPPER_MARKER, WRAPPERS } from '../install/layout.js';
 import { parseDebianQuery, parseRhelDisplay, type AlternativesGroup } from './alternatives.js';
+import type { Distro } from './distro.js';
+import { under } from './distro.js';
 import type { Runner } from './exec.js';
 import { NOT_FOUND } from './exec.js';
-import { fail, ok, warn, type CheckResult } from './report.js';
+import { DEBIAN_GROUP, RHEL_GROUP, WRAPPER_MARKER } from './layout.js';
 
 export interface LinkChain {
   /** The path and every link target after it, as seen inside root. */
@@ -85,36 +86,4 @@ export async function queryAlternatives(root: string, distro: Distro, run: Runne
     return { tool: t.tool, group: r.code === 0 ? t.parse(r.stdout) : null };
   }
   return null;
-}
-
-function switchCommand(family: Distro['family'], tool: string): string {
-  if (tool === 'alternatives' || family === 'rhel') return `alternatives --set ${RHEL_GROUP} ${WRAPPERS.sendmail.path}`;
-  return `update-alternatives --set ${DEBIAN_GROUP} ${WRAPPERS.sendmail.path}`;
-}
-
-export async function checkMtaLinks(root: string, distro: Distro, run: Runner): Promise<CheckResult[]> {
-  const out: CheckResult[] = [];
-  const alt = await queryAlternatives(root, distro, run);
-  const registered = alt?.group?.alternatives.some((a) => a.path === WRAPPERS.sendmail.path) ?? false;
-  const altLine = !alt ? null
-    : !alt.group ? `${alt.tool}: no "${alt.tool === 'alternatives' ? RHEL_GROUP : DEBIAN_GROUP}" link group`
-    : `${alt.tool} group "${alt.group.name}" (${alt.group.mode ?? '?'} mode) selects ${alt.group.current ?? 'nothing'}; `
-      + `sysmail is ${registered ? '' : 'not '}registered in it`;
-
-  for (const { link } of MTA_LINKS.slice(0, 2)) {
-    const name = link.split('/').pop()!;
-    const chain = await followChain(root, link);
-    const last = chain.hops[chain.hops.length - 1]!;
-    const ours = chain.end === 'file' && await isSysmailProgram(root, last);
-    const detail = [describeChain(chain) + (ours ? ' (sysmail)' : ''), ...(link === '/usr/sbin/sendmail' && altLine ? [altLine] : [])].join('\n');
-    if (ours) { out.push(ok(name, detail)); continue; }
-    const isSendmail = link === '/usr/sbin/sendmail';
-    const what = chain.end === 'missing' && chain.hops.length === 1
-      ? (isSendmail ? `there is no ${link}: programs that send mail (cron, logwatch, mdadm) cannot send any, and cron throws its jobs' output away` : `there is no ${link}: the queue cannot be listed by that name`)
-      : (isSendmail ? `${link} is not sysmail: mail from cron and other programs goes to ${last}` : `${link} is not sysmail: it shows the queue of ${last}`);
-    const fix = registered ? switchCommand(distro.family, alt!.tool) : 'sysmail install   (registers sysmail as sendmail, mailq and newaliases, keeping what was there)';
-    const r = isSendmail ? fail(name, `${what}\n${detail}`, fix) : warn(name, `${what}\n${detail}`, fix);
-    out.push(r);
-  }
-  return out;
 }

@@ -1,9 +1,18 @@
 /**
  * Where an installed sysmail lives on the host: one table shared by
- * `sysmail install`, `uninstall`, `doctor`, the SELinux file contexts
+ * `sysmail install`, `uninstall`, `doctor`, the packages
+ * (scripts/package/package.mjs), the SELinux file contexts
  * (packaging/selinux/sysmail.fc) and docs/INSTALL.md. Change a path here and
  * in those two files together; test/selinux.test.ts checks the .fc against it.
+ *
+ * The paths sysmail itself reads at run time (config file, spool, log) are
+ * defined once, in src/config/defaults.ts, and the spool's areas once, in
+ * src/spool/fsutil.ts: this table takes them from there.
+ * test/system-layout.test.ts ties the three together.
  */
+import { dirname } from 'node:path';
+import { SYSTEM_CONFIG_PATH, SYSTEM_LOG_FILE, SYSTEM_SECRETS_DIR, SYSTEM_SPOOL_DIR } from '../config/defaults.js';
+import { PRIVATE_AREAS } from '../spool/fsutil.js';
 
 /** Marker line in every wrapper we write: how doctor and install recognise ours. */
 export const WRAPPER_MARKER = 'sysmail-wrapper';
@@ -47,11 +56,11 @@ export const RHEL_LIB_SENDMAIL = { link: '/usr/lib/sendmail', name: 'mta-sendmai
 /** Suffix of a diverted (Debian) or backed-up original. */
 export const DIVERT_SUFFIX = '.sysmail-orig';
 
-export const CONFIG_DIR = '/etc/sysmail';
-export const CONFIG_FILE = '/etc/sysmail/sysmail.toml';
-export const SECRETS_DIR = '/etc/sysmail/secrets';
-export const SPOOL_DIR = '/var/spool/sysmail';
-export const LOG_DIR = '/var/log/sysmail';
+export const CONFIG_FILE = SYSTEM_CONFIG_PATH;
+export const CONFIG_DIR = dirname(CONFIG_FILE);
+export const SECRETS_DIR = SYSTEM_SECRETS_DIR;
+export const SPOOL_DIR = SYSTEM_SPOOL_DIR;
+export const LOG_DIR = dirname(SYSTEM_LOG_FILE);
 export const STATE_DIR = '/var/lib/sysmail';
 export const STATE_FILE = '/var/lib/sysmail/install-state.json';
 /** Originals of files replaced on distributions without dpkg-divert or alternatives. */
@@ -60,11 +69,6 @@ export const UNIT_DIR = '/etc/systemd/system';
 export const UNITS = ['sysmail.service', 'sysmail-flush.service', 'sysmail-flush.timer', 'sysmail-flush.path'] as const;
 /** Units `sysmail install` enables: retries every minute, and delivery as soon as mail is queued. */
 export const ENABLED_UNITS = ['sysmail-flush.timer', 'sysmail-flush.path'] as const;
-/**
- * In the spool directory: sysmail-flush.path watches this queue, so sendmail need not start a
- * flush process (src/cli/submit.ts). Written by install after enabling the unit; one stat to check.
- */
-export const FLUSH_PATH_MARKER = 'flush-path-unit';
 export const MAN_DIR = '/usr/local/share/man';
 /** man/<file> -> section directory. */
 export const MAN_PAGES = [
@@ -76,8 +80,12 @@ export const MAN_PAGES = [
 /** The compiled policy module the .rpm and .deb ship (the Fedora/RHEL place for third-party modules). */
 export const SELINUX_MODULE = '/usr/share/selinux/packages/sysmail.pp';
 
-/** Spool layout, as src/spool/fsutil.ts ensureLayout makes it. */
+/**
+ * Spool layout: the areas are the spool's own list; the modes are what src/spool/fsutil.ts
+ * ensureLayout makes (test/system-layout.test.ts runs it and compares), which install sets and
+ * doctor checks.
+ */
 export const SPOOL_ROOT_MODE = 0o711;
-export const SPOOL_PRIVATE = ['tmp', 'queue', 'active', 'state', 'failed', 'corrupt'] as const;
+export const SPOOL_PRIVATE = PRIVATE_AREAS;
 export const SPOOL_PRIVATE_MODE = 0o700;
 export const SPOOL_DROP_MODE = 0o1777;

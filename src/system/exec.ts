@@ -7,6 +7,8 @@
  * timeout(1)). Tests inject their own Runner; install --root wraps it to
  * record instead of run.
  */
+import { SYSTEM_PROGRAM_TIMEOUT_MS } from '../config/defaults.js';
+
 export interface RunResult {
   code: number;
   stdout: string;
@@ -15,13 +17,10 @@ export interface RunResult {
 
 export type Runner = (argv: string[]) => Promise<RunResult>;
 
-/** No external program doctor or install calls should take longer (semodule may take a while). */
-export const COMMAND_TIMEOUT_MS = 120_000;
-
 export const NOT_FOUND = 127;
 export const TIMED_OUT = 124;
 
-export function systemRunner(timeoutMs = COMMAND_TIMEOUT_MS, env?: NodeJS.ProcessEnv): Runner {
+export function systemRunner(timeoutMs = SYSTEM_PROGRAM_TIMEOUT_MS, env?: NodeJS.ProcessEnv): Runner {
   return async (argv) => {
     const { execFile } = await import('node:child_process');
     return new Promise<RunResult>((resolve) => {
