@@ -439,6 +439,7 @@ describe('relay rules on the server path', () => {
     assert.equal((await c.reply()).code, 220);
     const ehlo = await c.cmd('EHLO remote.test');
     assert.match(ehlo.text, /STARTTLS/);
+    assert.doesNotMatch(ehlo.text, /AUTH/, 'AUTH is not offered before STARTTLS');
     assert.equal((await c.cmd('AUTH PLAIN AHJlbGF5AHMzY3JldCBwYXNz')).code, 538, 'no AUTH before TLS');
     const mail = await c.cmd('MAIL FROM:<a@test.example>');
     assert.equal(mail.code, 530);

@@ -1,7 +1,8 @@
 /**
- * The one place where sysmail changes smtp-server's behaviour, for local
- * clients only (loopback peers and `sendmail -bs`), to behave like Postfix's
- * smtpd does for them:
+ * The one place where sysmail changes smtp-server's behaviour: for local
+ * clients (loopback peers and `sendmail -bs`), to behave like Postfix's
+ * smtpd does for them (1, 2), and for every client, not to offer AUTH before
+ * TLS (3):
  *
  * 1. Bare local names. smtp-server refuses `MAIL FROM:<root>` and
  *    `RCPT TO:<root>` with 501 inside its command parser, before any handler
@@ -15,6 +16,9 @@
  * 2. The greeting pause. smtp-server waits 100 ms before its 220 to catch
  *    early talkers (spam bots); a local client is not one, and the pause is
  *    most of the submission time. Local clients get the greeting at once.
+ * 3. AUTH before STARTTLS. The library lists AUTH in every EHLO reply; a
+ *    client then may send its password before TLS (we refuse it with 538,
+ *    but it has crossed the network). The plaintext EHLO reply omits AUTH.
  *
  * Why a patch and not a fork or another server: smtp-server is otherwise what
  * we want (dialogue, limits, STARTTLS, AUTH) and is maintained. The patch
@@ -39,6 +43,7 @@ export const FINGERPRINTS: Record<string, string[]> = {
   handler_RCPT: ["_parseAddressCommand('rcpt to'", 'Bad recipient address syntax'],
   _parseAddressCommand: ['addressParts.length !== 2'],
   connectionReady: ['this._ready = true', '_sendGreeting'],
+  handler_EHLO: ["this._server.options.authMethods.length && this._isSupported('AUTH')", "features.push('STARTTLS')"],
 };
 
 type Conn = {
@@ -109,6 +114,22 @@ export async function installSmtpCompat(): Promise<void> {
     const parsed = origParse.call(this, name, command);
     if (parsed !== false || !isLocal(this)) return parsed;
     return reparseBare((n, c) => origParse.call(this, n, c), name, command);
+  };
+  // 3. AUTH is not offered before TLS (RFC 4954 §4: credentials only over an encrypted session;
+  //    AUTH sent anyway is refused with 538 by session.ts). The library lists AUTH in every EHLO,
+  //    so its method list is hidden while one plaintext EHLO reply is built (synchronously), and
+  //    put back before the next command runs. For every client, local or not.
+  const origEhlo = proto.handler_EHLO as (this: Conn & { secure: boolean }, command: unknown, callback: (...a: unknown[]) => void) => void;
+  proto.handler_EHLO = function handlerEhlo(this: Conn & { secure: boolean }, command: unknown, callback: (...a: unknown[]) => void) {
+    const options = this._server.options;
+    const methods = options.authMethods;
+    if (this.secure || !Array.isArray(methods) || methods.length === 0) return origEhlo.call(this, command, callback);
+    options.authMethods = [];
+    try {
+      return origEhlo.call(this, command, (...a: unknown[]) => { options.authMethods = methods; callback(...a); });
+    } finally {
+      options.authMethods = methods;
+    }
   };
   (proto as unknown as Record<symbol, boolean>)[PATCHED] = true;
 }
