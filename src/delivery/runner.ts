@@ -7,6 +7,10 @@
  * completes the message, defers it with a new retry time, or moves it to
  * failed/ with a bounce. Recipients already sent or failed are never tried
  * again. A transport that throws is treated as a temporary failure.
+ *
+ * A pass for given ids (the message serve has just accepted, `flush --id`)
+ * claims those ids directly, without listing the queue: its cost does not grow
+ * with the queue. A held message is let go untouched.
  */
 import type { Config, RouteConfig } from '../config/types.js';
 import type { Claim, DeliveryState, Envelope, RecipientState, Spool } from '../spool/types.js';
@@ -17,6 +21,7 @@ import { TransportPool } from '../transports/registry.js';
 import { isLocalRecipient, selectRoute } from '../router/router.js';
 import { qualifiedAdmin } from '../router/admin.js';
 import { isDue, isExpired, retryDelay } from './backoff.js';
+import { isValidId } from '../spool/ids.js';
 import { bounceRecipient, buildBounce, type FailedRecipient } from './bounce.js';
 
 export interface RunOptions {
@@ -78,15 +83,18 @@ export async function runQueue(opts: RunOptions): Promise<PassSummary> {
   const onBounce = (bounceId: string) => wanted?.add(bounceId);
   try {
     for (let round = 0; round < (opts.maxRounds ?? 50); round++) {
-      const queued = await opts.spool.list('queue');
-      const due = queued.filter((m) => !seen.has(m.id) && !m.state.held
-        && (!wanted || wanted.has(m.id))
-        && (opts.force || wanted !== null || isDue(m.state.nextAttemptAt, now(), opts.config.spool.retryMax)));
+      // Given ids are claimed directly (a claim of a message not in queue/ just fails); otherwise
+      // the queue is listed for what is due.
+      const due = wanted
+        ? [...wanted].filter((id) => !seen.has(id) && isValidId(id)).sort()
+        : (await opts.spool.list('queue')).filter((m) => !seen.has(m.id) && !m.state.held
+          && (opts.force || isDue(m.state.nextAttemptAt, now(), opts.config.spool.retryMax))).map((m) => m.id);
       if (due.length === 0) break;
-      for (const m of due) {
-        seen.add(m.id);
-        const claim = await opts.spool.claim(m.id);
-        if (!claim) continue; // another pass has it
+      for (const id of due) {
+        seen.add(id);
+        const claim = await opts.spool.claim(id);
+        if (!claim) continue; // another pass has it, or it is gone
+        if (claim.state.held) { await claim.release(); continue; } // only `queue release` lets it go
         summary.messages++;
         try {
           await deliverClaim(claim, opts, pool, summary, now, onBounce);

@@ -7,13 +7,18 @@
  *   server's code, enhanced status and text; connection, timeout, TLS, pin
  *   and AUTH trouble (535 included) defer everyone, so a fixable setup never
  *   bounces mail. `deliver` never throws.
- * - One connection per delivery pass: kept open between deliver() calls
- *   (RSET between messages) and closed with QUIT by close(). A reused
- *   connection that died is replaced once, transparently.
+ * - One connection, kept open between deliver() calls (RSET between
+ *   messages) and closed with QUIT by close(): at the end of the pass, or in
+ *   serve after a short idle time, so passes that follow each other reuse it
+ *   (src/server/kept-transports.ts). A kept connection that died (the relay
+ *   closed it while idle, or it fails the RSET) is replaced once,
+ *   transparently, before anything of the message is sent.
  * - When opening a session fails (host down, certificate, password), later
  *   messages in the same pass are deferred with the same reason without
  *   another attempt: a dead host costs one timeout per pass, not one per
- *   message, and a wrong password is not hammered into a lockout.
+ *   message, and a wrong password is not hammered into a lockout. endPass()
+ *   forgets that failure (and the resolved password), so the next pass tries
+ *   again with a freshly read secret.
  * - Secrets are resolved through the injected resolver and never reach logs
  *   or result texts.
  */
@@ -150,6 +155,10 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
         allRecipients(rcpts, fromError(asDeferral(e))));
       queue = run;
       return run;
+    },
+    endPass() {
+      openFailure = null;
+      password = null;
     },
     async close() {
       await queue.catch(() => undefined);
