@@ -1,5 +1,5 @@
 /** Runs one delivery pass with this runtime (flush, -q, -v, serve), then the after-pass checks. */
-import type { PassSummary } from '../delivery/runner.js';
+import type { PassSummary, RunOptions } from '../delivery/runner.js';
 import type { TransportPool } from '../transports/registry.js';
 import type { Runtime } from './runtime.js';
 
@@ -8,6 +8,8 @@ export interface DeliverNowOptions {
   force?: boolean;
   /** Transports kept by the caller across passes (serve); without it the pass opens and closes its own. */
   transports?: TransportPool;
+  /** Messages this process has just committed (serve's listener), claimed without reading them back. */
+  committed?: RunOptions['committed'];
   /** false: skip crash recovery and the drop/ import (serve's pass for the message it just accepted; its full passes do both). */
   maintain?: boolean;
 }
@@ -19,7 +21,7 @@ export async function deliverNow(rt: Runtime, opts: DeliverNowOptions = {}): Pro
   const beforeDefer = rt.config.alerts.delayDsn
     ? (await import('../alerts/delay-dsn.js')).delayNotifier(rt.config, rt.spool, rt.log) : undefined;
   const summary = await runQueue({
-    config: rt.config, spool: rt.spool, log: rt.log, ids: opts.ids, force: opts.force, beforeDefer, transports: opts.transports,
+    config: rt.config, spool: rt.spool, log: rt.log, ids: opts.ids, force: opts.force, beforeDefer, transports: opts.transports, committed: opts.committed,
     expandAlias: await makeAliasExpander(rt.config, rt.log),
     maintain: rt.spoolOwner && opts.maintain !== false ? () => repairSpool(rt.spool, rt.log) : undefined,
   });

@@ -32,6 +32,8 @@ export interface RunOptions {
   random?: () => number;
   /** Only these ids (e.g. the one just submitted, or `queue flush ID`). */
   ids?: string[];
+  /** Envelope and bytes of ids this process has just committed (serve): claimed without reading them back. */
+  committed?: ReadonlyMap<string, { envelope: Envelope; message: Buffer }>;
   /** Ignore the retry schedule (`sysmail flush`, `sendmail -q`). */
   force?: boolean;
   /** Crash recovery and drop import, run once before the pass. */
@@ -92,7 +94,9 @@ export async function runQueue(opts: RunOptions): Promise<PassSummary> {
       if (due.length === 0) break;
       for (const id of due) {
         seen.add(id);
-        const claim = await opts.spool.claim(id);
+        const known = opts.committed?.get(id);
+        const claim = known && opts.spool.claimCommitted
+          ? await opts.spool.claimCommitted(id, known.envelope, known.message) : await opts.spool.claim(id);
         if (!claim) continue; // another pass has it, or it is gone
         if (claim.state.held) { await claim.release(); continue; } // only `queue release` lets it go
         summary.messages++;

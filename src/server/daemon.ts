@@ -23,6 +23,8 @@ import { formatListen, parseListen, type ListenAddress } from './network.js';
 import { startListener, type Listener } from './listener.js';
 import { QueueRunner } from './queue-runner.js';
 import { KeptTransports } from './kept-transports.js';
+import { AcceptedMessages } from './accepted.js';
+import type { Envelope } from '../spool/types.js';
 import type { TransportPool } from '../transports/registry.js';
 import type { QueueRequest } from './session.js';
 import { SHUTDOWN_PASS_TIMEOUT_MS } from './limits.js';
@@ -110,10 +112,17 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
     try { return await run(transports); } finally { await kept.end(); }
   };
   const queueDir = join(spoolDir, 'queue');
+  // What the listener has just committed, so its pass need not read it back (accepted.ts).
+  const accepted = new AcceptedMessages();
   const runner = new QueueRunner({
-    pass: () => withKept(async (transports) => { await deliverNow(current, { transports }); }),
+    pass: () => withKept(async (transports) => {
+      // The runner started a full pass: it covers the ids waiting, read from the spool.
+      accepted.clear();
+      await deliverNow(current, { transports });
+    }),
     // The message just accepted: that id only; recovery and drop/ import are left to the full passes.
-    passIds: (ids) => withKept(async (transports) => (await deliverNow(current, { ids, transports, maintain: false })).deferred > 0),
+    passIds: (ids) => withKept(async (transports) =>
+      (await deliverNow(current, { ids, transports, maintain: false, committed: accepted.take(ids) })).deferred > 0),
     ownDir: queueDir,
     nextDue: async () => {
       let due: number | null = null;
@@ -128,9 +137,9 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
   });
 
   const queue = async (req: QueueRequest): Promise<string> => {
-    const id = await runner.ownCommit(() => current.spool.submit({
-      sender: req.sender, recipients: req.recipients, submittedAt: Date.now(), uid: req.uid, user: req.user, via: 'smtp',
-    }, req.message));
+    const envelope: Envelope = { sender: req.sender, recipients: req.recipients, submittedAt: Date.now(), uid: req.uid, user: req.user, via: 'smtp' };
+    const id = await runner.ownCommit(() => current.spool.submit(envelope, req.message));
+    accepted.add(id, { envelope, message: req.message });
     current.log.event({ event: 'accepted', id, from: req.sender, rcpt: req.recipients.join(','), size: req.message.length,
       status: 'queued', reason: `via ${req.origin} by ${req.user}` });
     // Only now, after the commit: the delivery starts while the session sends its 250.

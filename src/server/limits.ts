@@ -36,3 +36,5 @@ export const AUTH_FAILURE_DELAY_MAX_MS = 10_000;
 export const TRANSPORT_KEEP_IDLE_MS = 5_000;
 /** A kept connection is closed at the end of the first pass after this age, as Postfix's smtp_connection_reuse_time_limit. */
 export const TRANSPORT_KEEP_MAX_AGE_MS = 300_000;
+/** Bytes of just-accepted messages serve keeps in memory for their first delivery (read back from the spool beyond that). */
+export const ACCEPTED_KEEP_BYTES = 8 * 1024 * 1024;

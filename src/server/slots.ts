@@ -8,6 +8,12 @@
  * One key holds at most LISTENER_MAX_PER_CLIENT sessions; clients other than root together hold at
  * most LISTENER_MAX_CLIENTS - LISTENER_ROOT_RESERVED. Pure bookkeeping plus one read of /proc per
  * connection; a refusal is a reason string (the listener answers 421).
+ *
+ * The read of /proc/net/tcp walks every socket of the host (2-6 ms with a few hundred in
+ * TIME_WAIT), so `admit` does not make a client wait for it while no limit can be reached: with
+ * fewer sessions open than the smallest limit, no uid can be over its limit whoever this client
+ * is; the session is let in at once and counted under its uid when the read answers. Once that
+ * many are open, the reads still running are awaited and the exact check is made, as before.
  */
 import { readFile } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
@@ -56,9 +62,16 @@ export async function peerUid(remote: { ip: string; port: number }, local: { ip:
   return null;
 }
 
+/** A held session slot. Its key may change once (from provisional to the uid) while it is held. */
+export interface Lease { key: string; root: boolean; closed: boolean }
+
 export class Slots {
   private readonly held = new Map<string, number>();
   private others = 0;
+  private total = 0;
+  private seq = 0;
+  /** uid reads of sessions already let in; the exact check waits for them. */
+  private readonly settling = new Set<Promise<void>>();
 
   constructor(private readonly perClient = LISTENER_MAX_PER_CLIENT, private readonly othersMax = LISTENER_MAX_CLIENTS - LISTENER_ROOT_RESERVED) {}
 
@@ -67,14 +80,54 @@ export class Slots {
     const n = this.held.get(key) ?? 0;
     if (!root && n >= this.perClient) return `${key} already holds ${n} sessions (the limit per client is ${this.perClient})`;
     if (!root && this.others >= this.othersMax) return `all ${this.othersMax} sessions for clients other than root are in use`;
-    this.held.set(key, n + 1);
-    if (!root) this.others++;
+    this.count(key, root);
     return null;
+  }
+
+  private count(key: string, root: boolean): void {
+    this.held.set(key, (this.held.get(key) ?? 0) + 1);
+    if (!root) this.others++;
+    this.total++;
   }
 
   release(key: string, root: boolean): void {
     const n = (this.held.get(key) ?? 1) - 1;
     if (n <= 0) this.held.delete(key); else this.held.set(key, n);
     if (!root) this.others = Math.max(0, this.others - 1);
+    this.total = Math.max(0, this.total - 1);
+  }
+
+  /**
+   * Admits one session whose owner `lookup` finds (null: unknown, counted by `address`).
+   * Resolves with a lease to give back through `close`, or with why it is refused.
+   */
+  async admit(lookup: () => Promise<number | null>, address: string): Promise<{ lease: Lease } | { why: string }> {
+    const keyOf = (owner: number | null) => (owner !== null ? `uid ${owner}` : `address ${address}`);
+    if (this.total + 1 <= Math.min(this.perClient, this.othersMax)) {
+      // No limit can be reached: in now, counted as a non-root client until the uid is known.
+      const lease: Lease = { key: `pending ${++this.seq}`, root: false, closed: false };
+      this.count(lease.key, false);
+      const settled: Promise<void> = lookup().catch(() => null).then((owner) => {
+        this.settling.delete(settled);
+        if (lease.closed) return;
+        this.release(lease.key, lease.root);
+        lease.key = keyOf(owner);
+        lease.root = owner === 0;
+        this.count(lease.key, lease.root);
+      });
+      this.settling.add(settled);
+      return { lease };
+    }
+    const owner = await lookup().catch(() => null);
+    while (this.settling.size > 0) await Promise.all([...this.settling]);
+    const key = keyOf(owner);
+    const why = this.take(key, owner === 0);
+    return why !== null ? { why } : { lease: { key, root: owner === 0, closed: false } };
+  }
+
+  close(lease: Lease): void {
+    if (lease.closed) return;
+    lease.closed = true;
+    this.release(lease.key, lease.root);
   }
 }
