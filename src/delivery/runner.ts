@@ -10,7 +10,9 @@
  *
  * A pass for given ids (the message serve has just accepted, `flush --id`)
  * claims those ids directly, without listing the queue: its cost does not grow
- * with the queue. A held message is let go untouched.
+ * with the queue. After each claim the state read with it decides: a held
+ * message, or one not due (unless forced), is let go untouched, so a pass
+ * never retries early a message another pass has just deferred.
  */
 import type { Config, RouteConfig } from '../config/types.js';
 import type { Claim, DeliveryState, Envelope, RecipientState, Spool } from '../spool/types.js';
@@ -98,7 +100,12 @@ export async function runQueue(opts: RunOptions): Promise<PassSummary> {
         const claim = known && opts.spool.claimCommitted
           ? await opts.spool.claimCommitted(id, known.envelope, known.message) : await opts.spool.claim(id);
         if (!claim) continue; // another pass has it, or it is gone
-        if (claim.state.held) { await claim.release(); continue; } // only `queue release` lets it go
+        // Held: only `queue release` lets it go. Not due (another pass deferred it after our list
+        // was taken, or since the id was asked for): its retry time stands, unless forced.
+        if (claim.state.held || (!opts.force && !isDue(claim.state.nextAttemptAt, now(), opts.config.spool.retryMax))) {
+          await claim.release();
+          continue;
+        }
         summary.messages++;
         try {
           await deliverClaim(claim, opts, pool, summary, now, onBounce);

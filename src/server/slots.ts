@@ -9,11 +9,12 @@
  * most LISTENER_MAX_CLIENTS - LISTENER_ROOT_RESERVED. Pure bookkeeping plus one read of /proc per
  * connection; a refusal is a reason string (the listener answers 421).
  *
- * The read of /proc/net/tcp walks every socket of the host (2-6 ms with a few hundred in
- * TIME_WAIT), so `admit` does not make a client wait for it while no limit can be reached: with
- * fewer sessions open than the smallest limit, no uid can be over its limit whoever this client
- * is; the session is let in at once and counted under its uid when the read answers. Once that
- * many are open, the reads still running are awaited and the exact check is made, as before.
+ * The read of /proc/net/tcp walks every socket of the host (2-6 ms of kernel time with a few
+ * hundred in TIME_WAIT), so `admit` does not read it while no limit can be reached: with fewer
+ * sessions open than the smallest limit, no uid can be over its limit whoever this client is, and
+ * the session is let in at once under a provisional key. Only when that many are open are the
+ * owners of the provisional sessions looked up (their sockets are still open), and the exact
+ * check is made, as before.
  */
 import { readFile } from 'node:fs/promises';
 import { isIPv4 } from 'node:net';
@@ -63,15 +64,16 @@ export async function peerUid(remote: { ip: string; port: number }, local: { ip:
 }
 
 /** A held session slot. Its key may change once (from provisional to the uid) while it is held. */
-export interface Lease { key: string; root: boolean; closed: boolean }
+export interface Lease { key: string; root: boolean; closed: boolean; lookup?: () => Promise<number | null>; address?: string }
 
 export class Slots {
   private readonly held = new Map<string, number>();
   private others = 0;
   private total = 0;
   private seq = 0;
-  /** uid reads of sessions already let in; the exact check waits for them. */
-  private readonly settling = new Set<Promise<void>>();
+  /** Sessions let in under a provisional key; their owners are looked up only when a limit comes near. */
+  private readonly provisional = new Set<Lease>();
+  private settling: Promise<void> | null = null;
 
   constructor(private readonly perClient = LISTENER_MAX_PER_CLIENT, private readonly othersMax = LISTENER_MAX_CLIENTS - LISTENER_ROOT_RESERVED) {}
 
@@ -102,25 +104,16 @@ export class Slots {
    * Resolves with a lease to give back through `close`, or with why it is refused.
    */
   async admit(lookup: () => Promise<number | null>, address: string): Promise<{ lease: Lease } | { why: string }> {
-    const keyOf = (owner: number | null) => (owner !== null ? `uid ${owner}` : `address ${address}`);
     if (this.total + 1 <= Math.min(this.perClient, this.othersMax)) {
-      // No limit can be reached: in now, counted as a non-root client until the uid is known.
-      const lease: Lease = { key: `pending ${++this.seq}`, root: false, closed: false };
+      // No limit can be reached: in now, counted as a non-root client until it needs to be known.
+      const lease: Lease = { key: `pending ${++this.seq}`, root: false, closed: false, lookup, address };
       this.count(lease.key, false);
-      const settled: Promise<void> = lookup().catch(() => null).then((owner) => {
-        this.settling.delete(settled);
-        if (lease.closed) return;
-        this.release(lease.key, lease.root);
-        lease.key = keyOf(owner);
-        lease.root = owner === 0;
-        this.count(lease.key, lease.root);
-      });
-      this.settling.add(settled);
+      this.provisional.add(lease);
       return { lease };
     }
-    const owner = await lookup().catch(() => null);
-    while (this.settling.size > 0) await Promise.all([...this.settling]);
-    const key = keyOf(owner);
+    const [owner] = await Promise.all([lookup().catch(() => null), this.settle()]);
+    await this.settle(); // sessions let in while we looked
+    const key = keyOf(owner, address);
     const why = this.take(key, owner === 0);
     return why !== null ? { why } : { lease: { key, root: owner === 0, closed: false } };
   }
@@ -128,6 +121,31 @@ export class Slots {
   close(lease: Lease): void {
     if (lease.closed) return;
     lease.closed = true;
+    this.provisional.delete(lease);
     this.release(lease.key, lease.root);
   }
+
+  /** Sessions under a provisional key now (tests). */
+  get unresolved(): number { return this.provisional.size; }
+
+  /** Looks up the owners of the provisional sessions and counts each under its real key. */
+  private async settle(): Promise<void> {
+    while (this.provisional.size > 0 || this.settling) {
+      if (!this.settling) {
+        const batch = [...this.provisional];
+        this.provisional.clear();
+        this.settling = Promise.all(batch.map(async (lease) => {
+          const owner = await (lease.lookup?.() ?? Promise.resolve(null)).catch(() => null);
+          if (lease.closed) return;
+          this.release(lease.key, lease.root);
+          lease.key = keyOf(owner, lease.address ?? '?');
+          lease.root = owner === 0;
+          this.count(lease.key, lease.root);
+        })).then(() => { this.settling = null; });
+      }
+      await this.settling;
+    }
+  }
 }
+
+const keyOf = (owner: number | null, address: string) => (owner !== null ? `uid ${owner}` : `address ${address}`);
