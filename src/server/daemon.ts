@@ -40,11 +40,15 @@ export interface DaemonOptions {
   signals?: boolean;
   /** Bound on waiting for the running pass at shutdown. */
   shutdownTimeoutMs?: number;
+  /** How long outgoing connections stay open after a pass (default TRANSPORT_KEEP_IDLE_MS; tests). */
+  keepIdleMs?: number;
 }
 
 export interface Daemon {
   readonly addresses: ListenAddress[];
   readonly runner: QueueRunner;
+  /** The outgoing connections kept between passes. */
+  readonly kept: KeptTransports;
   /** The runtime in use (its config changes on reload). */
   runtime(): Runtime;
   /** Reloads the config; false (old config kept, error logged) when the new one is broken. */
@@ -106,7 +110,7 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
 
   const { deliverNow } = await import('../cli/deliver.js');
   // Connections to the relays stay open between passes for a few seconds (kept-transports.ts).
-  const kept = new KeptTransports({ config: () => current.config, log: rt.log });
+  const kept = new KeptTransports({ config: () => current.config, log: rt.log, idleMs: opts.keepIdleMs });
   const withKept = async <T>(run: (transports: TransportPool) => Promise<T>): Promise<T> => {
     const transports = await kept.begin();
     try { return await run(transports); } finally { await kept.end(); }
@@ -173,6 +177,7 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
   const daemon: Daemon = {
     addresses: listener?.addresses ?? [],
     runner,
+    kept,
     runtime: () => current,
     async reload() {
       if (!opts.loadConfig) return false;
