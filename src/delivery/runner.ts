@@ -41,7 +41,7 @@ export interface RunOptions {
   /** Crash recovery and drop import, run once before the pass. */
   maintain?: () => Promise<void>;
   /** Expands one local recipient through the aliases and the admin rule (identity when absent). */
-  expandAlias?: Expander;
+  expandAlias?: Expander | Promise<Expander>;
   /** For tests: supply transports instead of the registry. */
   transports?: TransportPool;
   /** Safety valve for the "pick up what arrived meanwhile" loop. */
@@ -135,7 +135,8 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
   const msg: OutgoingMessage = { id: claim.id, envelope: env, raw };
   const base = { id: claim.id, from: env.sender, size: raw.length, attempt: state.attempts };
 
-  const { targets: expanded, keys } = expandTargets(env, state, opts);
+  // The expander may still be loading (passwd stat, aliases) while the claim was made: wait for it here.
+  const { targets: expanded, keys } = expandTargets(env, state, opts, await opts.expandAlias);
   let targets = expanded;
   // The spool marks each envelope recipient pending; after aliases and fan-out the keys are the
   // routed ones, so a pending entry that no longer names a target would keep the message forever.
@@ -237,13 +238,13 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
 }
 
 /** The targets still to deliver, and every state key this message has (done ones included). */
-function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions): { targets: Target[]; keys: Set<string> } {
+function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions, expandAlias: Expander | undefined): { targets: Target[]; keys: Set<string> } {
   const { config } = opts;
   const out: Target[] = [];
   const seen = new Set<string>();
   for (const orig of env.recipients) {
-    const finals = opts.expandAlias && isLocalRecipient(orig, config.general.localDomains)
-      ? opts.expandAlias(orig) : [{ address: orig, via: null }];
+    const finals = expandAlias && isLocalRecipient(orig, config.general.localDomains)
+      ? expandAlias(orig) : [{ address: orig, via: null }];
     for (const { address: rcpt, via } of finals) {
       const route = selectRoute(rcpt, env.sender, config.routes);
       const keys = route?.mode === 'fanout' && route.transports.length > 1
