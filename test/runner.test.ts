@@ -181,3 +181,43 @@ test('retry schedule: not before the backoff says, unless forced', async () => {
   await t.run(true);
   assert.equal(t.calls.length, 3, 'forced');
 });
+
+test('a pass for given ids claims them without listing the queue, and uses the bytes it was given', async () => {
+  const t = setup({ transports, routes: [{ transport: 'smtp' }] }, { smtp: () => 'sent', oci: () => 'sent', box: () => 'sent' });
+  const other = await t.submit({ recipients: ['other@example.net'] });
+  const env: Envelope = { sender: 'cron@example.com', recipients: ['a@example.net'], submittedAt: Date.now(), uid: 0, user: 'root', via: 'smtp' };
+  const message = Buffer.from('Subject: t\n\nbody\n');
+  const id = await t.spool.submit(env, message);
+  let listed = 0;
+  let read = 0;
+  const spool = Object.assign(Object.create(Object.getPrototypeOf(t.spool)), t.spool, {
+    list: async () => { listed++; return []; },
+    claim: async (i: string) => { read++; return t.spool.claim(i); },
+  });
+  const summary = await runQueue({ config: t.config, spool, log: memoryLogger(), ids: [id], committed: new Map([[id, { envelope: env, message }]]),
+    transports: new TransportPool({ config: t.config, log: memoryLogger(), now: Date.now }, (async (cfg: { name: string }) => ({
+      name: cfg.name, type: 'stdout', async close() {},
+      async deliver(msg: { raw: Buffer; id: string }, rcpts: string[]) { t.calls.push({ transport: cfg.name, id: msg.id, rcpts }); return rcpts.map((rcpt) => ({ rcpt, outcome: 'sent' as const, text: 'ok' })); },
+    })) as never) });
+  assert.equal(summary.sent, 1);
+  assert.equal(listed, 0, 'the queue was not listed');
+  assert.equal(read, 0, 'claimed through claimCommitted, not read back');
+  assert.deepEqual(t.calls.map((c) => c.id), [id]);
+  assert.equal(await t.spool.get(id), null, 'delivered and removed');
+  assert.ok(await t.spool.get(other), 'the other message was not touched');
+});
+
+test('a pass for given ids leaves a message that is not due (deferred meanwhile) or held, unless forced', async () => {
+  const t = setup({ transports, routes: [{ transport: 'smtp' }] }, { smtp: () => 'deferred', oci: () => 'sent', box: () => 'sent' });
+  const id = await t.submit({});
+  await t.run(false);
+  assert.equal(t.calls.length, 1);
+  const byId = (force: boolean) => runQueue({ config: t.config, spool: t.spool, log: t.log, now: () => Date.parse('2026-11-29T00:00:10Z'), ids: [id], force,
+    transports: new TransportPool({ config: t.config, log: t.log, now: Date.now }, scripted({ smtp: () => 'sent' }).factory as never) });
+  assert.equal((await byId(false)).messages, 0, 'its retry time stands');
+  assert.ok(await t.spool.get(id));
+  await t.spool.hold(id);
+  assert.equal((await byId(true)).messages, 0, 'held: not even forced');
+  await t.spool.unhold(id);
+  assert.equal((await byId(true)).sent, 1, 'forced');
+});

@@ -360,15 +360,51 @@ test('the connection dropped in the middle of DATA is deferred', async () => {
   assert.equal(r.outcome, 'deferred');
 });
 
-test('two deliver() calls reuse one connection (RSET between), close() sends QUIT', async () => {
+const verbsOf = (lines: string[]) => lines.filter((l) => /^[A-Z]{4}\b/.test(l)).map((l) => l.slice(0, 4)).filter((v) => v !== 'RCPT' && v !== 'DATA');
+
+test('two deliver() calls reuse one connection (no RSET after a completed transaction), close() sends QUIT', async () => {
   const srv = await raw((c) => smtpSession(c));
   const t = transport(smtpCfg(srv.port, { security: 'none' }));
   assert.equal(only(await t.deliver(message(), ['a@example.com'])).outcome, 'sent');
   assert.equal(only(await t.deliver(message(), ['b@example.com'])).outcome, 'sent');
   await t.close();
   assert.equal(srv.connections, 1);
-  const verbs = srv.transcripts[0].filter((l) => /^[A-Z]{4}\b/.test(l)).map((l) => l.slice(0, 4));
-  assert.deepEqual(verbs.filter((v) => v !== 'RCPT' && v !== 'DATA'), ['EHLO', 'MAIL', 'RSET', 'MAIL', 'QUIT']);
+  assert.deepEqual(verbsOf(srv.transcripts[0]), ['EHLO', 'MAIL', 'MAIL', 'QUIT']);
+});
+
+test('after a refused message the next one on the kept connection starts with RSET', async () => {
+  const srv = await raw((c) => smtpSession(c, { rcpt: (a) => (a.startsWith('nobody') ? '550 5.1.1 no such user' : undefined) }));
+  const t = transport(smtpCfg(srv.port, { security: 'none' }));
+  assert.equal(only(await t.deliver(message(), ['nobody@example.com'])).outcome, 'failed');
+  assert.equal(only(await t.deliver(message(), ['b@example.com'])).outcome, 'sent');
+  await t.close();
+  assert.equal(srv.connections, 1);
+  assert.deepEqual(verbsOf(srv.transcripts[0]), ['EHLO', 'MAIL', 'RSET', 'MAIL', 'QUIT']);
+});
+
+test('a kept connection the relay drops at MAIL FROM (before the data) is replaced and the message sent once', async () => {
+  let n = 0;
+  let mails = 0;
+  const srv = await raw((c) => { n += 1; return smtpSession(c, n === 1 ? { mail: () => (++mails === 2 ? 'drop' : undefined) } : {}); });
+  const log = recordingLogger();
+  const t = transport(smtpCfg(srv.port, { security: 'none' }), log);
+  assert.equal(only(await t.deliver(message(), ['a@example.com'])).outcome, 'sent');
+  const r = only(await t.deliver(message(), ['b@example.com']));
+  assert.equal(r.outcome, 'sent', r.text);
+  await t.close();
+  assert.equal(srv.connections, 2);
+  const rcpts = srv.transcripts.flat().filter((l) => l.startsWith('RCPT'));
+  assert.deepEqual(rcpts, ['RCPT TO:<a@example.com>', 'RCPT TO:<b@example.com>'], 'b was offered once, on the new connection');
+  assert.ok(log.lines.some((l) => /closed the kept connection before the message was sent/.test(l)));
+});
+
+test('a kept connection that drops after the message data is deferred, never sent again in the same attempt', async () => {
+  let datas = 0;
+  const srv = await raw((c) => smtpSession(c, { afterData: () => (++datas === 2 ? 'drop' : undefined) }));
+  const t = transport(smtpCfg(srv.port, { security: 'none' }));
+  assert.equal(only(await t.deliver(message(), ['a@example.com'])).outcome, 'sent');
+  assert.equal(only(await t.deliver(message(), ['b@example.com'])).outcome, 'deferred');
+  assert.equal(srv.connections, 1, 'no second connection: the relay may have the message');
 });
 
 test('two deliver() calls on a TLS+AUTH sink: one connection', async () => {
@@ -394,9 +430,10 @@ test('a kept connection that the server closed is replaced transparently', async
 
 test('a kept connection that dies at RSET is replaced once, transparently', async () => {
   let n = 0;
-  const srv = await raw((c) => { n += 1; return smtpSession(c, n === 1 ? { rset: () => 'drop' } : {}); });
+  const srv = await raw((c) => { n += 1; return smtpSession(c, n === 1 ? { rset: () => 'drop', rcpt: () => '550 5.1.1 no' } : {}); });
   const t = transport(smtpCfg(srv.port, { security: 'none' }));
-  assert.equal(only(await t.deliver(message(), ['a@example.com'])).outcome, 'sent');
+  // A refused message leaves a transaction to RSET before the next one.
+  assert.equal(only(await t.deliver(message(), ['a@example.com'])).outcome, 'failed');
   assert.equal(only(await t.deliver(message(), ['b@example.com'])).outcome, 'sent');
   assert.equal(srv.connections, 2);
   assert.equal(srv.transcripts[0].at(-1), 'RSET');

@@ -122,6 +122,16 @@ export const LISTENER_ROOT_RESERVED = 10;
 /** A failed AUTH is answered after this delay times the failures from that client (up to the cap): no password guessing at speed. */
 export const AUTH_FAILURE_DELAY_MS = 1_000;
 export const AUTH_FAILURE_DELAY_MAX_MS = 10_000;
+/**
+ * Outgoing connections (SMTP to the relay) stay open this long after a pass, so the next pass
+ * reuses them instead of connecting, greeting and EHLO again (Postfix's scache keeps 2 s; a few
+ * seconds covers a cron job's or a script's burst without holding a relay's slot for long).
+ */
+export const TRANSPORT_KEEP_IDLE_MS = 5_000;
+/** A kept connection is closed at the end of the first pass after this age, as Postfix's smtp_connection_reuse_time_limit. */
+export const TRANSPORT_KEEP_MAX_AGE_MS = 300_000;
+/** Bytes of just-accepted messages serve keeps in memory for their first delivery (read back from the spool beyond that). */
+export const ACCEPTED_KEEP_BYTES = 8 * 1024 * 1024;
 /** File events in queue/ and drop/ arrive in bursts (create, write, rename): one pass per burst. */
 export const QUEUE_WATCH_DEBOUNCE_MS = 2;
 /** The queue is looked at at least this often, so a missed event or a clock jump is recovered. */

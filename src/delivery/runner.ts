@@ -7,6 +7,12 @@
  * completes the message, defers it with a new retry time, or moves it to
  * failed/ with a bounce. Recipients already sent or failed are never tried
  * again. A transport that throws is treated as a temporary failure.
+ *
+ * A pass for given ids (the message serve has just accepted, `flush --id`)
+ * claims those ids directly, without listing the queue: its cost does not grow
+ * with the queue. After each claim the state read with it decides: a held
+ * message, or one not due (unless forced), is let go untouched, so a pass
+ * never retries early a message another pass has just deferred.
  */
 import type { Config, RouteConfig } from '../config/types.js';
 import type { Claim, DeliveryState, Envelope, RecipientState, Spool } from '../spool/types.js';
@@ -17,6 +23,7 @@ import { TransportPool } from '../transports/registry.js';
 import { isLocalRecipient, selectRoute } from '../router/router.js';
 import { qualifiedAdmin } from '../router/admin.js';
 import { isDue, isExpired, retryDelay } from './backoff.js';
+import { isValidId } from '../spool/ids.js';
 import { bounceRecipient, buildBounce, type FailedRecipient } from './bounce.js';
 
 export interface RunOptions {
@@ -27,12 +34,14 @@ export interface RunOptions {
   random?: () => number;
   /** Only these ids (e.g. the one just submitted, or `queue flush ID`). */
   ids?: string[];
+  /** Envelope and bytes of ids this process has just committed (serve): claimed without reading them back. */
+  committed?: ReadonlyMap<string, { envelope: Envelope; message: Buffer }>;
   /** Ignore the retry schedule (`sysmail flush`, `sendmail -q`). */
   force?: boolean;
   /** Crash recovery and drop import, run once before the pass. */
   maintain?: () => Promise<void>;
   /** Expands one local recipient through the aliases and the admin rule (identity when absent). */
-  expandAlias?: Expander;
+  expandAlias?: Expander | Promise<Expander>;
   /** For tests: supply transports instead of the registry. */
   transports?: TransportPool;
   /** Safety valve for the "pick up what arrived meanwhile" loop. */
@@ -78,15 +87,25 @@ export async function runQueue(opts: RunOptions): Promise<PassSummary> {
   const onBounce = (bounceId: string) => wanted?.add(bounceId);
   try {
     for (let round = 0; round < (opts.maxRounds ?? 50); round++) {
-      const queued = await opts.spool.list('queue');
-      const due = queued.filter((m) => !seen.has(m.id) && !m.state.held
-        && (!wanted || wanted.has(m.id))
-        && (opts.force || wanted !== null || isDue(m.state.nextAttemptAt, now(), opts.config.spool.retryMax)));
+      // Given ids are claimed directly (a claim of a message not in queue/ just fails); otherwise
+      // the queue is listed for what is due.
+      const due = wanted
+        ? [...wanted].filter((id) => !seen.has(id) && isValidId(id)).sort()
+        : (await opts.spool.list('queue')).filter((m) => !seen.has(m.id) && !m.state.held
+          && (opts.force || isDue(m.state.nextAttemptAt, now(), opts.config.spool.retryMax))).map((m) => m.id);
       if (due.length === 0) break;
-      for (const m of due) {
-        seen.add(m.id);
-        const claim = await opts.spool.claim(m.id);
-        if (!claim) continue; // another pass has it
+      for (const id of due) {
+        seen.add(id);
+        const known = opts.committed?.get(id);
+        const claim = known && opts.spool.claimCommitted
+          ? await opts.spool.claimCommitted(id, known.envelope, known.message) : await opts.spool.claim(id);
+        if (!claim) continue; // another pass has it, or it is gone
+        // Held: only `queue release` lets it go. Not due (another pass deferred it after our list
+        // was taken, or since the id was asked for): its retry time stands, unless forced.
+        if (claim.state.held || (!opts.force && !isDue(claim.state.nextAttemptAt, now(), opts.config.spool.retryMax))) {
+          await claim.release();
+          continue;
+        }
         summary.messages++;
         try {
           await deliverClaim(claim, opts, pool, summary, now, onBounce);
@@ -116,7 +135,8 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
   const msg: OutgoingMessage = { id: claim.id, envelope: env, raw };
   const base = { id: claim.id, from: env.sender, size: raw.length, attempt: state.attempts };
 
-  const { targets: expanded, keys } = expandTargets(env, state, opts);
+  // The expander may still be loading (passwd stat, aliases) while the claim was made: wait for it here.
+  const { targets: expanded, keys } = expandTargets(env, state, opts, await opts.expandAlias);
   let targets = expanded;
   // The spool marks each envelope recipient pending; after aliases and fan-out the keys are the
   // routed ones, so a pending entry that no longer names a target would keep the message forever.
@@ -218,13 +238,13 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
 }
 
 /** The targets still to deliver, and every state key this message has (done ones included). */
-function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions): { targets: Target[]; keys: Set<string> } {
+function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions, expandAlias: Expander | undefined): { targets: Target[]; keys: Set<string> } {
   const { config } = opts;
   const out: Target[] = [];
   const seen = new Set<string>();
   for (const orig of env.recipients) {
-    const finals = opts.expandAlias && isLocalRecipient(orig, config.general.localDomains)
-      ? opts.expandAlias(orig) : [{ address: orig, via: null }];
+    const finals = expandAlias && isLocalRecipient(orig, config.general.localDomains)
+      ? expandAlias(orig) : [{ address: orig, via: null }];
     for (const { address: rcpt, via } of finals) {
       const route = selectRoute(rcpt, env.sender, config.routes);
       const keys = route?.mode === 'fanout' && route.transports.length > 1

@@ -5,7 +5,8 @@
  * Guarantees: runs only as root or the spool owner (EX_NOPERM otherwise);
  * only one serve per spool (<spool>/serve.pid, which also tells `sendmail`
  * not to start its own background flush); a message accepted by the listener
- * starts a delivery pass at once. SIGTERM/SIGINT stop accepting, let open
+ * starts a delivery pass for it at once, once committed; connections to the
+ * relays are kept open for a few seconds between passes. SIGTERM/SIGINT stop accepting, let open
  * sessions and the running pass finish (both bounded), remove the pid file
  * and resolve `done`. SIGHUP reloads the config: it is validated first, and
  * on any error the old one stays and the error is logged. The spool
@@ -21,6 +22,10 @@ import { isServeRunning, SERVE_PID_FILE } from '../cli/submit.js';
 import { formatListen, parseListen, type ListenAddress } from './network.js';
 import { startListener, type Listener } from './listener.js';
 import { QueueRunner } from './queue-runner.js';
+import { KeptTransports } from './kept-transports.js';
+import { AcceptedMessages } from './accepted.js';
+import type { Envelope } from '../spool/types.js';
+import type { TransportPool } from '../transports/registry.js';
 import type { QueueRequest } from './session.js';
 import { SHUTDOWN_PASS_TIMEOUT_MS } from '../config/defaults.js';
 
@@ -35,11 +40,15 @@ export interface DaemonOptions {
   signals?: boolean;
   /** Bound on waiting for the running pass at shutdown. */
   shutdownTimeoutMs?: number;
+  /** How long outgoing connections stay open after a pass (default TRANSPORT_KEEP_IDLE_MS; tests). */
+  keepIdleMs?: number;
 }
 
 export interface Daemon {
   readonly addresses: ListenAddress[];
   readonly runner: QueueRunner;
+  /** The outgoing connections kept between passes. */
+  readonly kept: KeptTransports;
   /** The runtime in use (its config changes on reload). */
   runtime(): Runtime;
   /** Reloads the config; false (old config kept, error logged) when the new one is broken. */
@@ -100,8 +109,25 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
   const pidPath = writePidFile(spoolDir);
 
   const { deliverNow } = await import('../cli/deliver.js');
+  // Connections to the relays stay open between passes for a few seconds (kept-transports.ts).
+  const kept = new KeptTransports({ config: () => current.config, log: rt.log, idleMs: opts.keepIdleMs });
+  const withKept = async <T>(run: (transports: TransportPool) => Promise<T>): Promise<T> => {
+    const transports = await kept.begin();
+    try { return await run(transports); } finally { await kept.end(); }
+  };
+  const queueDir = join(spoolDir, 'queue');
+  // What the listener has just committed, so its pass need not read it back (accepted.ts).
+  const accepted = new AcceptedMessages();
   const runner = new QueueRunner({
-    pass: async () => { await deliverNow(current); },
+    pass: () => withKept(async (transports) => {
+      // The runner started a full pass: it covers the ids waiting, read from the spool.
+      accepted.clear();
+      await deliverNow(current, { transports });
+    }),
+    // The message just accepted: that id only; recovery and drop/ import are left to the full passes.
+    passIds: (ids) => withKept(async (transports) =>
+      (await deliverNow(current, { ids, transports, maintain: false, committed: accepted.take(ids) })).deferred > 0),
+    ownDir: queueDir,
     nextDue: async () => {
       let due: number | null = null;
       for (const m of await current.spool.list('queue')) {
@@ -110,17 +136,18 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
       }
       return due;
     },
-    watchDirs: [join(spoolDir, 'queue'), join(spoolDir, 'drop')],
+    watchDirs: [queueDir, join(spoolDir, 'drop')],
     log: rt.log,
   });
 
   const queue = async (req: QueueRequest): Promise<string> => {
-    const id = await current.spool.submit({
-      sender: req.sender, recipients: req.recipients, submittedAt: Date.now(), uid: req.uid, user: req.user, via: 'smtp',
-    }, req.message);
+    const envelope: Envelope = { sender: req.sender, recipients: req.recipients, submittedAt: Date.now(), uid: req.uid, user: req.user, via: 'smtp' };
+    const id = await runner.ownCommit(() => current.spool.submit(envelope, req.message));
+    accepted.add(id, { envelope, message: req.message });
     current.log.event({ event: 'accepted', id, from: req.sender, rcpt: req.recipients.join(','), size: req.message.length,
       status: 'queued', reason: `via ${req.origin} by ${req.user}` });
-    runner.trigger('accepted');
+    // Only now, after the commit: the delivery starts while the session sends its 250.
+    runner.deliver(id);
     return id;
   };
 
@@ -150,6 +177,7 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
   const daemon: Daemon = {
     addresses: listener?.addresses ?? [],
     runner,
+    kept,
     runtime: () => current,
     async reload() {
       if (!opts.loadConfig) return false;
@@ -177,6 +205,8 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
       const summary = `configuration reloaded from ${next.source ?? 'the embedded default'}: `
         + `${Object.keys(next.transports).length} transport(s), ${next.routes.length} route(s)`
         + (restart.length > 0 ? `; ${restart.join(', ')} changed and take effect after a restart (systemctl restart sysmail)` : '');
+      // Transport settings may have changed: kept connections are not reused (closed after the running pass).
+      await kept.reload();
       process.stderr.write(`sysmail: ${summary}\n`);
       current.log.event({ event: 'reloaded', status: restart.length > 0 ? 'restart-needed' : 'ok', reason: summary });
       runner.trigger('reload');
@@ -196,6 +226,7 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
         if (!finished) {
           current.log.event({ event: 'error', reason: 'stopped during a delivery pass; its messages are picked up again at the next start' });
         }
+        await kept.close('stopping');
         removePidFile(pidPath);
         resolveDone();
       })();

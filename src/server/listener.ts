@@ -17,7 +17,7 @@ import type { Logger } from '../log/logger.js';
 import { configError, EX, SysmailError } from '../core/errors.js';
 import { classifyPeer, formatListen, isLoopback, LOOPBACK_NETWORKS, NetworkList, type ListenAddress } from './network.js';
 import { sessionOptions, smtpReply, type QueueRequest } from './session.js';
-import { peerUid, Slots } from './slots.js';
+import { peerUid, Slots, type Lease } from './slots.js';
 import { AUTH_FAILURE_DELAY_MAX_MS, AUTH_FAILURE_DELAY_MS } from '../config/defaults.js';
 
 export interface ListenerOptions {
@@ -142,7 +142,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
 
   // Shared by every listening address: one user cannot take all sessions, root always finds one.
   const slots = new Slots();
-  const heldBy = new Map<string, { key: string; root: boolean }>();
+  const heldBy = new Map<string, Lease>();
   const authFailures = new Map<string, { n: number; last: number }>();
 
   const makeServer = () => {
@@ -167,20 +167,21 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
     options.onConnect = (session, callback) => innerConnect(session, (err) => {
       if (err) return callback(err);
       const s = session as typeof session & { localAddress: string; localPort: number; remotePort: number };
-      const local = isLoopback(s.remoteAddress);
-      const owner = local ? peerUid({ ip: s.remoteAddress, port: s.remotePort }, { ip: s.localAddress, port: s.localPort }) : null;
-      const key = owner !== null ? `uid ${owner}` : `address ${s.remoteAddress}`;
-      const why = slots.take(key, owner === 0);
-      if (why) {
-        opts.log.event({ event: 'rejected', status: 'rejected', reason: `smtp from ${s.remoteAddress}: session refused: ${why}` });
-        return callback(smtpReply(421, '4.7.0 Too many sessions from you, try again later'));
-      }
-      heldBy.set(session.id, { key, root: owner === 0 });
-      callback();
+      const lookup = isLoopback(s.remoteAddress)
+        ? async () => peerUid({ ip: s.remoteAddress, port: s.remotePort }, { ip: s.localAddress, port: s.localPort })
+        : async () => null;
+      slots.admit(lookup, s.remoteAddress).then((r) => {
+        if ('why' in r) {
+          opts.log.event({ event: 'rejected', status: 'rejected', reason: `smtp from ${s.remoteAddress}: session refused: ${r.why}` });
+          return callback(smtpReply(421, '4.7.0 Too many sessions from you, try again later'));
+        }
+        heldBy.set(session.id, r.lease);
+        callback();
+      }, (e: unknown) => callback(e as Error));
     });
     options.onClose = (session) => {
       const h = heldBy.get(session.id);
-      if (h) { heldBy.delete(session.id); slots.release(h.key, h.root); }
+      if (h) { heldBy.delete(session.id); slots.close(h); }
     };
     const innerAuth = options.onAuth!;
     options.onAuth = (auth, session, callback) => innerAuth(auth, session, (err, response) => {

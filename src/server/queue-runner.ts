@@ -10,6 +10,15 @@
  * one more pass after it (coalescing). A pass that throws is logged and the
  * schedule goes on; a directory that cannot be watched is retried after the
  * next pass, and the capped timer still covers it meanwhile.
+ *
+ * A message the listener accepted gets a targeted pass (`deliver(id)`):
+ * that id only, no queue listing, no maintenance; ids accepted during a pass
+ * are taken together by the next one, and a full pass asked for meanwhile
+ * covers them. The listener's own commits (`ownCommit`) do not also start a
+ * full pass through their file event in queue/: events seen while one is in
+ * progress are held and count only if they name another file. So nothing
+ * claims a message before its commit (and the 250) is complete, and a burst
+ * through the listener costs one claim per message, not a queue scan each.
  */
 import { existsSync, watch, type FSWatcher } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +28,13 @@ import { QUEUE_BUSY_RETRY_MS, QUEUE_MAX_SLEEP_MS, QUEUE_WATCH_DEBOUNCE_MS } from
 export interface QueueRunnerOptions {
   /** One delivery pass over what is due. */
   pass(): Promise<void>;
+  /**
+   * A pass for these ids only; resolves true when the retry schedule must be looked at again
+   * (something was deferred). Without it, deliver(id) asks for a full pass.
+   */
+  passIds?(ids: string[]): Promise<boolean>;
+  /** The directory the listener's own commits land in (queue/). */
+  ownDir?: string;
   /** Earliest nextAttemptAt (ms since the epoch) among queued, not held messages; null when the queue is empty. */
   nextDue(): Promise<number | null>;
   /** Directories whose new files mean new mail. */
@@ -43,16 +59,27 @@ export function wakeDelay(nextDue: number | null, now: number, o: { maxSleepMs: 
   return Math.min(wait + 5, o.maxSleepMs);
 }
 
+/** How many of the listener's recent ids are remembered, to ignore their late file events. */
+const RECENT_OWN = 64;
+
 export class QueueRunner {
   private running: Promise<void> | null = null;
-  private again = false;
+  /** A full pass is asked for. */
+  private wantFull = false;
+  /** Ids waiting for a targeted pass. */
+  private readonly wantIds = new Set<string>();
+  /** Listener commits in progress, and the queue/ file names seen meanwhile. */
+  private ownCommits = 0;
+  private readonly heldNames = new Set<string>();
+  private readonly recentOwn: string[] = [];
   private stopped = false;
   private timer: NodeJS.Timeout | null = null;
   private debounce: NodeJS.Timeout | null = null;
   private readonly watchers = new Map<string, FSWatcher>();
   private readonly now: () => number;
-  /** Passes run so far (for `-v` and tests). */
+  /** Passes run so far, and how many of them were targeted (for `-v` and tests). */
   passes = 0;
+  targetedPasses = 0;
   /** When the timer will next fire (ms since the epoch), or null. */
   wakeAt: number | null = null;
 
@@ -74,12 +101,43 @@ export class QueueRunner {
       this.debounce = setTimeout(() => { this.debounce = null; this.trigger(reason); }, this.opts.debounceMs ?? QUEUE_WATCH_DEBOUNCE_MS);
       return;
     }
-    if (this.running) {
-      this.again = true;
-      return;
-    }
+    this.wantFull = true;
+    if (this.running) return;
     this.opts.log.verbose(`queue pass (${reason})`);
     this.running = this.loop().finally(() => { this.running = null; });
+  }
+
+  /** Delivers one message the listener has just committed: a targeted pass, now or after the running one. */
+  deliver(id: string): void {
+    if (this.stopped) return;
+    if (!this.opts.passIds) { this.trigger('accepted'); return; }
+    this.wantIds.add(id);
+    if (this.running) return;
+    this.running = this.loop().finally(() => { this.running = null; });
+  }
+
+  /**
+   * Runs the listener's spool commit. File events in queue/ during it are held: the one for
+   * this commit is dropped once its id is known, any other one still starts a full pass.
+   */
+  async ownCommit(commit: () => Promise<string>): Promise<string> {
+    this.ownCommits++;
+    let id: string | null = null;
+    try {
+      id = await commit();
+      return id;
+    } finally {
+      this.ownCommits--;
+      if (id !== null) {
+        this.heldNames.delete(id);
+        this.recentOwn.push(id);
+        if (this.recentOwn.length > RECENT_OWN) this.recentOwn.shift();
+      }
+      if (this.ownCommits === 0 && this.heldNames.size > 0) {
+        this.heldNames.clear();
+        this.trigger(`new file in ${this.opts.ownDir ?? 'queue'}`, true);
+      }
+    }
   }
 
   /** Resolves when no pass is running or asked for (tests, shutdown). */
@@ -114,22 +172,38 @@ export class QueueRunner {
     this.wakeAt = null;
   }
 
+  private get wanted(): boolean { return this.wantFull || this.wantIds.size > 0; }
+
   private async loop(): Promise<void> {
     for (;;) {
-      do {
-        this.again = false;
+      let reschedule = false;
+      while (this.wanted && !this.stopped) {
         this.passes++;
         try {
-          await this.opts.pass();
+          if (this.wantFull) {
+            // A full pass delivers everything due, the ids waiting included.
+            this.wantFull = false;
+            this.wantIds.clear();
+            reschedule = true;
+            await this.opts.pass();
+          } else {
+            const ids = [...this.wantIds];
+            this.wantIds.clear();
+            this.targetedPasses++;
+            if (await this.opts.passIds!(ids)) reschedule = true;
+          }
         } catch (err) {
+          reschedule = true;
           this.opts.log.event({ event: 'error', reason: `delivery pass failed: ${(err as Error).message}` });
         }
-      } while (this.again && !this.stopped);
+      }
       if (this.stopped) return;
       this.watchAll();
-      await this.schedule();
+      // A targeted pass that delivered (or failed) its messages only removed queue entries: the
+      // timer set after the last full pass still holds (at worst it wakes for nothing).
+      if (reschedule || this.timer === null) await this.schedule();
       // A trigger that came while the schedule was being computed still gets its pass.
-      if (!this.again || this.stopped) return;
+      if (!this.wanted || this.stopped) return;
     }
   }
 
@@ -157,6 +231,11 @@ export class QueueRunner {
           if (typeof name === 'string') {
             // Dot files are submissions still being written; their final rename is the event that counts.
             if (name.startsWith('.')) return;
+            if (dir === this.opts.ownDir) {
+              // The listener's own message: its targeted pass delivers it once the commit is done.
+              if (this.recentOwn.includes(name)) return;
+              if (this.ownCommits > 0) { this.heldNames.add(name); return; }
+            }
             // A file that went away (claimed, delivered, imported) is no news; our own passes cause most of those.
             if (!existsSync(join(dir, name))) return;
           }

@@ -25,8 +25,10 @@ import type { Claim, DeliveryState, Envelope } from './types.js';
 export class FileClaim implements Claim {
   private done = false;
 
+  /** body: the message bytes when the claimer already holds them (claimCommitted); read from the file otherwise. */
   constructor(private readonly spool: FileSpool, readonly id: string, private readonly name: string,
-    readonly envelope: Envelope, readonly state: DeliveryState, private readonly offset: number) {}
+    readonly envelope: Envelope, readonly state: DeliveryState, private readonly offset: number,
+    private readonly body?: Buffer) {}
 
   private get file(): string { return this.spool.path('active', this.name); }
 
@@ -37,6 +39,7 @@ export class FileClaim implements Claim {
 
   async readMessage(): Promise<Buffer> {
     if (this.done) throw new SysmailError('ECLAIM', `the claim on ${this.id} was already let go`, { exit: EX.SOFTWARE });
+    if (this.body) return this.body;
     try { return (await readFile(this.file)).subarray(this.offset); } catch (e) {
       throw ioFail(`cannot read queued message ${this.id}`, e);
     }

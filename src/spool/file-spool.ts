@@ -271,16 +271,45 @@ export class FileSpool implements Spool {
         await this.quarantine(this.path('state', id), `${id}.state`, 'state of a corrupt message', id, `state/${id}`);
         return null;
       }
-      const s = await readStateFile(this.path('state', id));
-      let state = freshState(e.envelope);
-      if (s?.ok) state = completeState(e.envelope, s.state);
-      else if (s) await this.quarantine(this.path('state', id), `${id}.state`, `state: ${s.reason}; the message starts again with fresh state`, id, `state/${id}`);
-      return new FileClaim(this, id, name, e.envelope, state, e.headerLength);
+      return new FileClaim(this, id, name, e.envelope, await this.claimedState(id, e.envelope), e.headerLength);
     } catch (err) {
       // Put it back rather than leave it stuck until this process exits.
       await tryRename(file, this.path('queue', id)).catch(() => {});
       throw ioFail(`cannot read queued message ${id}`, err);
     }
+  }
+
+  /**
+   * claim() for a message this process has just committed and still holds (serve's listener):
+   * the same rename and the same header parse, of the very bytes it wrote, without reading them
+   * back. The state file is still read: an admin may have held the message in between.
+   */
+  async claimCommitted(idIn: string, envelope: Envelope, message: Buffer): Promise<Claim | null> {
+    const id = parseId(idIn);
+    const r = parseHeader(Buffer.concat([encodeHeader(envelope, message.length), message]), true);
+    if (!r.ok) return this.claim(id); // cannot happen (submit wrote these bytes): the disk decides
+    await this.prepare();
+    const name = `${id}.${selfToken()}`;
+    const file = this.path('active', name);
+    try {
+      if (!(await tryRename(this.path('queue', id), file))) return null;
+    } catch (e) {
+      throw ioFail(`cannot claim message ${id} in ${this.dir}`, e);
+    }
+    try {
+      return new FileClaim(this, id, name, r.envelope, await this.claimedState(id, r.envelope), r.headerLength, message);
+    } catch (err) {
+      await tryRename(file, this.path('queue', id)).catch(() => {});
+      throw ioFail(`cannot read the state of queued message ${id}`, err);
+    }
+  }
+
+  /** The state of a message just claimed; a state file that does not parse goes to corrupt/ and the state starts afresh. */
+  private async claimedState(id: string, envelope: Envelope): Promise<DeliveryState> {
+    const s = await readStateFile(this.path('state', id));
+    if (s?.ok) return completeState(envelope, s.state);
+    if (s) await this.quarantine(this.path('state', id), `${id}.state`, `state: ${s.reason}; the message starts again with fresh state`, id, `state/${id}`);
+    return freshState(envelope);
   }
 
   /** Durably replaces state/<id> (tmp + fsync + rename + fsync state/). */

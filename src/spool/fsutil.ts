@@ -143,12 +143,21 @@ export async function commitNewFile(tmpPath: string, finalPath: string, finalDir
     crashPoint('after-rename');
     // A failure from here leaves the file in place but not known durable: the caller reports a
     // temporary failure, and a retrying client may cause a duplicate, never a loss.
-    if (sync) { await h.sync(); ioStats.fsyncs++; }
-    crashPoint('after-fsync');
+    // The file's and the directory's fsync are issued together, and both must finish before the
+    // caller acknowledges: with a journal they wait for the same commit; without one (ext4
+    // nojournal, as on this VM) the device gets both flushes at once instead of one after the other.
+    if (sync) {
+      const [file, dir] = await Promise.allSettled([h.sync(), fsyncDir(finalDir)]);
+      if (file.status === 'rejected') throw file.reason;
+      ioStats.fsyncs++;
+      crashPoint('after-fsync');
+      if (dir.status === 'rejected') throw dir.reason;
+    } else {
+      crashPoint('after-fsync');
+    }
   } finally {
     await h.close().catch(() => {});
   }
-  if (sync) await fsyncDir(finalDir);
   crashPoint('after-dirsync');
 }
 

@@ -105,6 +105,8 @@ export interface Spool {
   get(id: string): Promise<QueuedMessage | null>;
   /** null when another process holds it or it is gone. */
   claim(id: string): Promise<Claim | null>;
+  /** claim() of a message this process has just submitted with these bytes, without reading them back. */
+  claimCommitted?(id: string, envelope: Envelope, message: Buffer): Promise<Claim | null>;
   /** Moves files from the unprivileged drop directory into the queue, checking each as hostile input. */
   importDrop(): Promise<string[]>;
   /** Admin changes (`sysmail queue hold|release|delete`). */

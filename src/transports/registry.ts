@@ -22,7 +22,10 @@ export async function createTransport(cfg: TransportConfig, ctx: TransportContex
   }
 }
 
-/** Creates each transport on first use within one delivery pass and closes them all at its end. */
+/**
+ * Creates each transport on first use and closes them all at the end of the pass, or, in serve,
+ * after a short idle time (src/server/kept-transports.ts) so the next pass reuses the connection.
+ */
 export class TransportPool {
   private readonly open = new Map<string, Promise<Transport>>();
   constructor(private readonly ctx: TransportContext,
@@ -37,6 +40,14 @@ export class TransportPool {
       this.open.set(name, t);
     }
     return t;
+  }
+
+  /** Transports created so far (resolved ones only matter: a pending factory has no connection yet). */
+  get size(): number { return this.open.size; }
+
+  /** The pass is over and the pool is kept for the next one: each transport forgets its per-pass state. */
+  async endPass(): Promise<void> {
+    await Promise.allSettled([...this.open.values()].map(async (p) => (await p).endPass?.()));
   }
 
   async closeAll(): Promise<void> {

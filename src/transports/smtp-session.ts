@@ -82,6 +82,10 @@ const defer = (code: string, message: string, hint: string, dsn = '4.7.0') =>
 export class SmtpSession {
   /** What the session is doing, for timeout messages. */
   private phase = 'greeting';
+  /** No transaction is open: the last one ended with the server's 2xx to the data, or RSET (a new MAIL FROM may follow). */
+  private clean = true;
+  /** Whether the last send() got as far as sending the message body (after the server's 354). */
+  bodySent = false;
 
   private constructor(private readonly conn: SMTPConnection, private readonly o: SessionOptions) {
     conn.on('error', (e: ClientError) => o.log(`smtp ${o.cfg.name}: ${e.message}`));
@@ -197,9 +201,13 @@ export class SmtpSession {
     await this.call<boolean | undefined>('AUTH', (cb) => this.conn.login({ user: cfg.username ?? '', pass: this.o.password ?? '', method }, cb));
   }
 
+  /** Whether the next message needs an RSET first (the last transaction did not end cleanly). */
+  get needsReset(): boolean { return !this.clean; }
+
   /** RSET between messages on a reused connection; throws when the connection is no good. */
   async reset(): Promise<void> {
     await this.call<boolean | undefined>('RSET', (cb) => this.conn.reset(cb));
+    this.clean = true;
   }
 
   /** Sends one message; rcpts must be syntactically valid. Never throws. */
@@ -212,10 +220,13 @@ export class SmtpSession {
     const socket = this.internals._socket || null;
     // The body is read only after the 354: the moment the data timeout takes over.
     let started = false;
+    this.clean = false;
+    this.bodySent = false;
     const body = new Readable({
       read: () => {
         if (started) return;
         started = true;
+        this.bodySent = true;
         this.phase = 'data';
         socket?.setTimeout(cfg.timeouts.data);
         body.push(raw);
@@ -225,6 +236,8 @@ export class SmtpSession {
     const envelope = { from: sender, to: rcpts, size: wireSize(raw), use8BitMime: eightBit, ...(dsn ? { dsn } : {}) };
     try {
       const info = await this.call<SMTPConnectionSendInfo>('MAIL FROM/RCPT TO', (cb) => this.conn.send(envelope, body, (err, i) => cb(err as ClientError | null, i)));
+      // The server answered the data with 2xx: the transaction is over, the next MAIL FROM needs no RSET (RFC 5321 §4.1.4).
+      this.clean = true;
       const offered8 = this.internals._supportedExtensions?.includes('8BITMIME') ?? false;
       const note = eightBit && !offered8 ? '; note: the body has 8-bit bytes and the server does not announce 8BITMIME, sent unchanged' : '';
       if (note) this.o.log(`smtp ${cfg.name}: ${note.slice(8)}`);

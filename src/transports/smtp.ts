@@ -7,13 +7,20 @@
  *   server's code, enhanced status and text; connection, timeout, TLS, pin
  *   and AUTH trouble (535 included) defer everyone, so a fixable setup never
  *   bounces mail. `deliver` never throws.
- * - One connection per delivery pass: kept open between deliver() calls
- *   (RSET between messages) and closed with QUIT by close(). A reused
- *   connection that died is replaced once, transparently.
+ * - One connection, kept open between deliver() calls (RSET between
+ *   messages) and closed with QUIT by close(): at the end of the pass, or in
+ *   serve after a short idle time, so passes that follow each other reuse it
+ *   (src/server/kept-transports.ts). RSET only after a transaction that did
+ *   not end in a 2xx to the data. A kept connection that died (the relay
+ *   closed it while idle, it fails the RSET, or it drops before the message
+ *   data) is replaced once, transparently; a message whose data went out is
+ *   never sent again in the same attempt.
  * - When opening a session fails (host down, certificate, password), later
  *   messages in the same pass are deferred with the same reason without
  *   another attempt: a dead host costs one timeout per pass, not one per
- *   message, and a wrong password is not hammered into a lockout.
+ *   message, and a wrong password is not hammered into a lockout. endPass()
+ *   forgets that failure (and the resolved password), so the next pass tries
+ *   again with a freshly read secret.
  * - Secrets are resolved through the injected resolver and never reach logs
  *   or result texts.
  */
@@ -92,12 +99,15 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
     return SmtpSession.open({ cfg, peer, helo: cfg.helo ?? ctx.config.general.hostname, password: pass, tls, log });
   }
 
-  /** A session ready for MAIL FROM: the kept one after RSET, or a new one. */
-  async function ready(): Promise<SmtpSession> {
+  /**
+   * A session ready for MAIL FROM: the kept one (after RSET when its last transaction did not end
+   * cleanly, as nodemailer's pool does), or a new one. `reused` says which.
+   */
+  async function ready(): Promise<{ s: SmtpSession; reused: boolean }> {
     if (session && session.alive) {
       try {
-        await session.reset();
-        return session;
+        if (session.needsReset) await session.reset();
+        return { s: session, reused: true };
       } catch (e) {
         log(`smtp ${cfg.name}: kept connection is gone (${(e as Error).message}), reconnecting`);
       }
@@ -106,11 +116,27 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
     session = null;
     try {
       session = await openSession();
-      return session;
+      return { s: session, reused: false };
     } catch (e) {
       openFailure = asDeferral(e);
       throw openFailure;
     }
+  }
+
+  /**
+   * Sends on the kept connection; when the relay had closed it (idle timeout, restart) before a
+   * byte of the message went out, sends once more on a new connection. Nothing can have been
+   * delivered then (a message exists for the relay only after its data), so no duplicate.
+   */
+  async function sendOnce(sender: string, rcpts: string[], raw: Buffer, dsn: ReturnType<typeof dsnOf>): Promise<RecipientResult[]> {
+    const { s, reused } = await ready();
+    const results = await s.send(sender, rcpts, raw, dsn);
+    if (!reused || s.bodySent || s.alive || results.some((r) => r.outcome !== 'deferred')) return results;
+    log(`smtp ${cfg.name}: the relay closed the kept connection before the message was sent (${results[0]?.text ?? ''}); sending on a new one`);
+    s.destroy();
+    session = null;
+    const again = await ready();
+    return again.s.send(sender, rcpts, raw, dsn);
   }
 
   async function deliverNow(msg: OutgoingMessage, rcpts: string[]): Promise<RecipientResult[]> {
@@ -131,8 +157,7 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
         sent = allRecipients(good, fromError(openFailure));
       } else {
         try {
-          const s = await ready();
-          sent = await s.send(sender, good, raw, dsnOf(msg));
+          sent = await sendOnce(sender, good, raw, dsnOf(msg));
         } catch (e) {
           sent = allRecipients(good, fromError(asDeferral(e)));
         }
@@ -150,6 +175,10 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
         allRecipients(rcpts, fromError(asDeferral(e))));
       queue = run;
       return run;
+    },
+    endPass() {
+      openFailure = null;
+      password = null;
     },
     async close() {
       await queue.catch(() => undefined);

@@ -37,6 +37,11 @@ export interface Transport {
   deliver(msg: OutgoingMessage, rcpts: string[]): Promise<RecipientResult[]>;
   /** Closes any connection kept for the delivery pass. */
   close(): Promise<void>;
+  /**
+   * Optional: the pass is over but the transport is kept for the next one (serve). Forget what
+   * held for this pass only (a failed connect that deferred everyone); an open connection may stay.
+   */
+  endPass?(): void;
 }
 
 export interface TransportContext {

@@ -140,7 +140,8 @@ export interface SessionReplies {
   greeting?: string | null;
   /** EHLO capability lines after the first (default: PIPELINING, 8BITMIME). */
   ehloLines?: string[];
-  mail?: (from: string) => string | undefined;
+  /** Reply to MAIL FROM; "drop" destroys the socket instead (a relay that closed a kept connection). */
+  mail?: (from: string) => string | 'drop' | undefined;
   rcpt?: (to: string) => string | undefined;
   /** Reply to the DATA command (default "354 go ahead"). */
   data?: () => string | undefined;
@@ -174,7 +175,9 @@ export async function smtpSession(c: RawConnection, r: SessionReplies = {}): Pro
     } else if (verb === 'HELO') {
       c.reply('250 raw.test');
     } else if (verb === 'MAIL') {
-      c.reply(r.mail?.(line.replace(/^MAIL FROM:<([^>]*)>.*$/i, '$1')) ?? '250 2.1.0 ok');
+      const m = r.mail?.(line.replace(/^MAIL FROM:<([^>]*)>.*$/i, '$1')) ?? '250 2.1.0 ok';
+      if (m === 'drop') { c.destroy(); return bodies; }
+      c.reply(m);
     } else if (verb === 'RCPT') {
       c.reply(r.rcpt?.(line.replace(/^RCPT TO:<([^>]*)>.*$/i, '$1')) ?? '250 2.1.5 ok');
     } else if (verb === 'DATA') {

@@ -1,0 +1,220 @@
+/**
+ * What makes SMTP submission-to-arrival through `sysmail serve` fast (issue 13, item 2), each
+ * against real parts: a real serve (listener, spool on disk, queue runner) relaying to a
+ * scripted SMTP server on 127.0.0.1 that records every command on every connection.
+ * - the outgoing connection is kept from one delivery pass to the next, and QUIT after the idle time;
+ * - a relay that closed the kept connection meanwhile costs a reconnect, never a deferral;
+ * - the message the listener accepted gets a pass of its own: no queue scan, no maintenance, and
+ *   its own file event in queue/ does not start a second, full pass;
+ * - the per-client session limits still hold once enough sessions are open (slots.ts).
+ */
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import net from 'node:net';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Config } from '../src/config/types.js';
+import type { Runtime } from '../src/cli/runtime.js';
+import { memoryLogger } from '../src/log/logger.js';
+import { openSpool } from '../src/spool/file-spool.js';
+import { startDaemon, type Daemon } from '../src/server/daemon.js';
+import { QueueRunner } from '../src/server/queue-runner.js';
+import { Slots } from '../src/server/slots.js';
+import { tempDir } from './helpers/paths.js';
+import { smtpSession, startRawSmtp, type RawServer } from './helpers/raw-smtp.js';
+
+const cleanups: Array<() => unknown> = [];
+after(async () => { for (const c of cleanups.reverse()) await c(); });
+
+function scratch(): string {
+  const d = tempDir('sysmail-arrival-');
+  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  return d;
+}
+
+function makeConfig(dir: string, relayPort: number): Config {
+  return {
+    source: null,
+    general: { hostname: 'mx.test.example', domain: 'test.example', admin: 'root', localDomains: ['mx.test.example', 'test.example', 'localhost'],
+      aliases: null, maxMessageSize: 1024 * 1024, tagHost: false },
+    spool: { dir: join(dir, 'spool'), mode: 'disk', maxLifetime: 86_400_000, retryMin: 60_000, retryMax: 240_000 },
+    log: { file: null, syslog: false },
+    listener: { listen: ['127.0.0.1:0'], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {} },
+    metrics: { file: null, minInterval: 60_000 }, alerts: { via: [], to: 'root', delayWarning: 14_400_000, delayDsn: false },
+    transports: {
+      relay: { name: 'relay', type: 'smtp', host: '127.0.0.1', port: relayPort, security: 'none', tlsVerify: false, caFile: null,
+        pinSha256: null, clientCert: null, clientKey: null, tlsServername: null, username: null, password: null, authMethod: null,
+        helo: null, forceSender: null, preconnect: null, timeouts: { connect: 5000, greeting: 5000, command: 5000, data: 5000 } },
+    },
+    routes: [{ name: 'default', match: null, transports: ['relay'], mode: 'fallback', fallbackAfter: 0 }],
+  } as Config;
+}
+
+async function serve(relay: RawServer, keepIdleMs: number): Promise<{ daemon: Daemon; rt: Runtime & { log: ReturnType<typeof memoryLogger> } }> {
+  const config = makeConfig(scratch(), relay.port);
+  const rt = { config, log: memoryLogger(), spool: openSpool({ dir: config.spool.dir, mode: config.spool.mode, maxMessageSize: config.general.maxMessageSize }),
+    spoolOwner: true, verbose: false };
+  const daemon = await startDaemon(rt, { listen: ['127.0.0.1:0'], keepIdleMs });
+  cleanups.push(() => daemon.stop());
+  await daemon.runner.idle();
+  return { daemon, rt };
+}
+
+/** One message over a fresh connection, as dnf-automatic's smtplib sends it; resolves with the reply to the final dot. */
+function submit(port: number, rcpt: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    const script = ['EHLO client.test', 'MAIL FROM:<app@test.example>', `RCPT TO:<${rcpt}>`, 'DATA', `Subject: to ${rcpt}\r\n\r\nhello\r\n.`, 'QUIT'];
+    let buf = '';
+    let step = -1;
+    let final = '';
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (let m = /^(\d{3})([ -])([^\r\n]*)\r\n/.exec(buf); m; m = /^(\d{3})([ -])([^\r\n]*)\r\n/.exec(buf)) {
+        buf = buf.slice(m[0].length);
+        if (m[2] === '-') continue;
+        if (step === 4) final = `${m[1]} ${m[3]}`;
+        step++;
+        if (step < script.length) s.write(`${script[step]}\r\n`);
+      }
+    });
+    s.on('close', () => resolve(final));
+    s.on('error', reject);
+  });
+}
+
+async function until<T>(fn: () => T | undefined | false, ms: number, what: string): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const rcptsOf = (srv: RawServer) => srv.transcripts.map((t) => t.filter((l) => l.startsWith('RCPT')).map((l) => l.slice(9, -1)));
+
+describe('the outgoing connection between passes', () => {
+  test('two messages accepted apart go out on one kept connection; after the idle time it is closed with QUIT', async () => {
+    const relay = await startRawSmtp((c) => smtpSession(c));
+    cleanups.push(() => relay.close());
+    const { daemon, rt } = await serve(relay, 400);
+    assert.match(await submit(daemon.addresses[0]!.port, 'one@remote.example'), /^250 /);
+    await until(() => rcptsOf(relay).flat().length === 1 && daemon.runner.passes, 3000, 'the first delivery');
+    await daemon.runner.idle();
+    const passesBefore = daemon.runner.passes;
+    assert.match(await submit(daemon.addresses[0]!.port, 'two@remote.example'), /^250 /);
+    await until(() => rcptsOf(relay).flat().length === 2, 3000, 'the second delivery');
+    await daemon.runner.idle();
+    assert.ok(daemon.runner.passes > passesBefore, 'the second message had a pass of its own');
+    assert.equal(relay.connections, 1, 'one connection for both passes');
+    assert.deepEqual(rcptsOf(relay), [['one@remote.example', 'two@remote.example']]);
+    assert.ok(!relay.transcripts[0]!.includes('QUIT'), 'still open right after the pass');
+    await until(() => relay.transcripts[0]!.includes('QUIT'), 3000, 'QUIT after the idle time');
+    assert.equal(daemon.kept.closed, 1);
+    assert.ok(rt.log.events.filter((e) => e.event === 'delivered').length === 2);
+  });
+
+  test('a relay that closed the kept connection meanwhile: the next message goes out on a new one, no deferral', async () => {
+    let n = 0;
+    // The first connection is dropped by the relay 150 ms after its message (an idle timeout, a restart).
+    const relay = await startRawSmtp((c) => { n += 1; return smtpSession(c, n === 1 ? { afterData: () => { setTimeout(() => c.destroy(), 150); return undefined; } } : {}); });
+    cleanups.push(() => relay.close());
+    const { daemon, rt } = await serve(relay, 5000);
+    assert.match(await submit(daemon.addresses[0]!.port, 'one@remote.example'), /^250 /);
+    await until(() => rcptsOf(relay).flat().length === 1, 3000, 'the first delivery');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.match(await submit(daemon.addresses[0]!.port, 'two@remote.example'), /^250 /);
+    await until(() => rcptsOf(relay).flat().length === 2, 3000, 'the second delivery');
+    await daemon.runner.idle();
+    assert.equal(relay.connections, 2);
+    assert.deepEqual(rcptsOf(relay), [['one@remote.example'], ['two@remote.example']]);
+    assert.equal(rt.log.events.filter((e) => e.event === 'deferred').length, 0);
+    assert.equal((await rt.spool.list('queue')).length, 0);
+  });
+
+  test('a reload closes the kept connection: the next pass connects with the new settings', async () => {
+    const relay = await startRawSmtp((c) => smtpSession(c));
+    cleanups.push(() => relay.close());
+    const config = makeConfig(scratch(), relay.port);
+    const rt = { config, log: memoryLogger(), spool: openSpool({ dir: config.spool.dir, mode: config.spool.mode, maxMessageSize: config.general.maxMessageSize }),
+      spoolOwner: true, verbose: false };
+    const daemon = await startDaemon(rt, { listen: ['127.0.0.1:0'], keepIdleMs: 5000, loadConfig: async () => config });
+    cleanups.push(() => daemon.stop());
+    assert.match(await submit(daemon.addresses[0]!.port, 'one@remote.example'), /^250 /);
+    await until(() => rcptsOf(relay).flat().length === 1, 3000, 'the first delivery');
+    await daemon.runner.idle();
+    assert.equal(await daemon.reload(), true);
+    await until(() => relay.transcripts[0]!.includes('QUIT'), 3000, 'QUIT on reload');
+    await daemon.runner.idle();
+    assert.match(await submit(daemon.addresses[0]!.port, 'two@remote.example'), /^250 /);
+    await until(() => rcptsOf(relay).flat().length === 2, 3000, 'the second delivery');
+    assert.equal(relay.connections, 2);
+  });
+});
+
+describe('the pass for the message just accepted', () => {
+  test('its own file event does not start a full pass; another file written meanwhile does', async () => {
+    const dir = scratch();
+    const queue = join(dir, 'queue');
+    mkdirSync(queue);
+    let full = 0;
+    const targeted: string[][] = [];
+    const runner = new QueueRunner({
+      pass: async () => { full++; },
+      passIds: async (ids) => { targeted.push(ids); return false; },
+      nextDue: async () => null,
+      watchDirs: [queue],
+      ownDir: queue,
+      log: memoryLogger(),
+      debounceMs: 5,
+    });
+    cleanups.push(() => runner.stop(1000));
+    runner.start();
+    await runner.idle();
+    assert.equal(full, 1, 'the start pass');
+    const commit = (name: string, extra?: string) => runner.ownCommit(async () => {
+      writeFileSync(join(queue, name), 'x');
+      if (extra) writeFileSync(join(queue, extra), 'y');
+      await new Promise((r) => setTimeout(r, 60)); // the fsyncs: the file event arrives meanwhile
+      return name;
+    });
+    const id = await commit('01M8Y00000000000000A1');
+    runner.deliver(id);
+    await new Promise((r) => setTimeout(r, 100));
+    await runner.idle();
+    assert.deepEqual(targeted, [[id]]);
+    assert.equal(full, 1, 'no full pass for our own file');
+    // A sendmail of another process writes a file during our commit: that one still counts.
+    runner.deliver(await commit('01M8Y00000000000000A2', '01M8Y00000000000000B1'));
+    await new Promise((r) => setTimeout(r, 100));
+    await runner.idle();
+    assert.equal(full, 2, 'a full pass for the other file');
+  });
+});
+
+describe('session slots', () => {
+  test('below every limit no owner is looked up; at the limit the owners are, and the per-client limit holds', async () => {
+    const slots = new Slots(3, 10);
+    let lookups = 0;
+    const nobody = async () => { lookups++; return 65534; };
+    const leases = [];
+    for (let i = 0; i < 3; i++) {
+      const r = await slots.admit(nobody, '127.0.0.1');
+      assert.ok('lease' in r);
+      leases.push(r.lease);
+    }
+    assert.equal(lookups, 0, 'no /proc read while no limit can be reached');
+    assert.equal(slots.unresolved, 3);
+    const fourth = await slots.admit(nobody, '127.0.0.1');
+    assert.ok('why' in fourth && /uid 65534 already holds 3 sessions/.test(fourth.why), JSON.stringify(fourth));
+    assert.equal(lookups, 4, 'the three held and the new one');
+    assert.equal(slots.unresolved, 0);
+    const root = await slots.admit(async () => 0, '127.0.0.1');
+    assert.ok('lease' in root, 'root still gets in');
+    slots.close(leases[0]!);
+    const again = await slots.admit(nobody, '127.0.0.1');
+    assert.ok('lease' in again, 'a slot freed is a slot again');
+  });
+});
