@@ -92,10 +92,10 @@ const first = process.argv[2];
 const script = process.argv[1] || '';
 if (/(^|\/)sendmail[^/]*$/.test(script) || first === 'sendmail' || (first && first[0] === '-' && !/^(-h|--help|-V|--version)$/.test(first))) {
   const fast = load('sendmail');
-  fast.run(process.argv[1], process.argv.slice(2)).then(
-    (code) => { if (code === null) runMain(); else process.exitCode = code; },
-    (err) => { process.exitCode = fast.reportError(err); },
-  );
+  // run() is synchronous (no promise on the fast path): an exit code, or null for the full CLI.
+  let code = null;
+  try { code = fast.run(process.argv[1], process.argv.slice(2)); } catch (err) { code = fast.reportError(err); }
+  if (code === null) runMain(); else process.exitCode = code;
 } else {
   runMain();
 }

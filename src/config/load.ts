@@ -9,11 +9,15 @@
  * Fails with EX_CONFIG (ConfigInvalidError listing every problem, or a
  * configError for a missing/unreadable file or a TOML syntax error, with its
  * line). Secrets are not resolved here: see secrets.ts.
+ *
+ * Two shells over one set of rules: loadConfig reads with node:fs/promises, loadConfigSync (the
+ * sendmail fast path) with blocking reads; which file, the parse, the validation and every
+ * message are the same functions.
  */
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
 import { hostname, homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
+import { parse, TomlError } from 'smol-toml';
 import { configError } from '../core/errors.js';
 import type { Config } from './types.js';
 import { SYSTEM_CONFIG_PATH } from './defaults.js';
@@ -43,31 +47,19 @@ export function findConfigFile(opts: LoadOptions = {}): ConfigLocation {
   return existsSync(system) ? { path: system, from: 'system' } : { path: null, from: 'embedded' };
 }
 
-export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
-  const env = opts.env ?? process.env;
-  const ctx: Partial<ValidateContext> = {
-    env,
+/** The validation context: who and where we are, and the file's owner and mode once read. */
+function contextOf(opts: LoadOptions): Partial<ValidateContext> {
+  return {
+    env: opts.env ?? process.env,
     euid: opts.euid ?? process.geteuid?.() ?? 0,
     hostname: hostname(),
     homedir: homedir(),
     exists: existsSync,
   };
-  const where = findConfigFile(opts);
-  if (where.path === null) return validateConfig({}, null, '', ctx);
+}
 
-  const file = where.path;
-  let text: string;
-  try {
-    const st = await stat(file);
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-    ctx.fileStat = { uid: st.uid, mode: st.mode };
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw unreadable(file, where.from, e);
-  }
-
-  // Loaded here, not at the top: with no config file, smol-toml is never needed.
-  const { parse, TomlError } = await import('smol-toml');
+/** What both shells do with the file once read: parse the TOML, validate. */
+function parseAndValidate(file: string, text: string, ctx: Partial<ValidateContext>): Config {
   let raw: unknown;
   try {
     raw = parse(text);
@@ -84,6 +76,47 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
     throw e;
   }
   return validateConfig(raw, file, text, ctx);
+}
+
+function notAFile(): Error {
+  return Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+}
+
+export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
+  const ctx = contextOf(opts);
+  const where = findConfigFile(opts);
+  if (where.path === null) return validateConfig({}, null, '', ctx);
+  const file = where.path;
+  let text: string;
+  try {
+    // Loaded here: loadConfigSync (the sendmail fast path) never loads node:fs/promises.
+    const { readFile, stat } = await import('node:fs/promises');
+    const st = await stat(file);
+    if (!st.isFile()) throw notAFile();
+    ctx.fileStat = { uid: st.uid, mode: st.mode };
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw unreadable(file, where.from, e);
+  }
+  return parseAndValidate(file, text, ctx);
+}
+
+/** loadConfig with blocking reads: the same file, the same checks, the same errors. */
+export function loadConfigSync(opts: LoadOptions = {}): Config {
+  const ctx = contextOf(opts);
+  const where = findConfigFile(opts);
+  if (where.path === null) return validateConfig({}, null, '', ctx);
+  const file = where.path;
+  let text: string;
+  try {
+    const st = statSync(file);
+    if (!st.isFile()) throw notAFile();
+    ctx.fileStat = { uid: st.uid, mode: st.mode };
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw unreadable(file, where.from, e);
+  }
+  return parseAndValidate(file, text, ctx);
 }
 
 function unreadable(file: string, from: ConfigLocation['from'], e: unknown) {
