@@ -13,7 +13,7 @@
  * behaves and reports exactly as before.
  * Exit codes: as `sendmail` (main.ts); failures go through the same reportError.
  */
-import { loadConfigSync } from '../config/load.js';
+import { loadConfigSync } from '../config/load-sync.js';
 import { createLogger } from '../log/logger.js';
 import { submitSync } from '../spool/commit-sync.js';
 import { canWriteQueue } from '../spool/drop.js';

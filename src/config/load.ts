@@ -10,14 +10,13 @@
  * configError for a missing/unreadable file or a TOML syntax error, with its
  * line). Secrets are not resolved here: see secrets.ts.
  *
- * Two shells over one set of rules: loadConfig reads with node:fs/promises, loadConfigSync (the
- * sendmail fast path) with blocking reads; which file, the parse, the validation and every
+ * Two shells over one set of rules: loadConfig reads with node:fs/promises, loadConfigSync
+ * (load-sync.ts, the sendmail fast path) with blocking reads; which file, the parse, the validation and every
  * message are the same functions.
  */
-import { accessSync, constants, existsSync, readFileSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, statSync } from 'node:fs';
 import { hostname, homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { parse, TomlError } from 'smol-toml';
 import { configError } from '../core/errors.js';
 import type { Config } from './types.js';
 import { SYSTEM_CONFIG_PATH } from './defaults.js';
@@ -48,7 +47,7 @@ export function findConfigFile(opts: LoadOptions = {}): ConfigLocation {
 }
 
 /** The validation context: who and where we are, and the file's owner and mode once read. */
-function contextOf(opts: LoadOptions): Partial<ValidateContext> {
+export function contextOf(opts: LoadOptions): Partial<ValidateContext> {
   return {
     env: opts.env ?? process.env,
     euid: opts.euid ?? process.geteuid?.() ?? 0,
@@ -58,8 +57,11 @@ function contextOf(opts: LoadOptions): Partial<ValidateContext> {
   };
 }
 
+/** The TOML parser, passed in: loadConfig loads it only when there is a file, load-sync.ts statically. */
+export type Toml = Pick<typeof import('smol-toml'), 'parse' | 'TomlError'>;
+
 /** What both shells do with the file once read: parse the TOML, validate. */
-function parseAndValidate(file: string, text: string, ctx: Partial<ValidateContext>): Config {
+export function parseAndValidate(file: string, text: string, ctx: Partial<ValidateContext>, { parse, TomlError }: Toml): Config {
   let raw: unknown;
   try {
     raw = parse(text);
@@ -78,7 +80,7 @@ function parseAndValidate(file: string, text: string, ctx: Partial<ValidateConte
   return validateConfig(raw, file, text, ctx);
 }
 
-function notAFile(): Error {
+export function notAFile(): Error {
   return Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
 }
 
@@ -89,7 +91,7 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
   const file = where.path;
   let text: string;
   try {
-    // Loaded here: loadConfigSync (the sendmail fast path) never loads node:fs/promises.
+    // Loaded here: loadConfigSync (load-sync.ts, the sendmail fast path) never loads node:fs/promises.
     const { readFile, stat } = await import('node:fs/promises');
     const st = await stat(file);
     if (!st.isFile()) throw notAFile();
@@ -98,28 +100,11 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
   } catch (e) {
     throw unreadable(file, where.from, e);
   }
-  return parseAndValidate(file, text, ctx);
+  // Loaded here, not at the top: with no config file, smol-toml is never needed.
+  return parseAndValidate(file, text, ctx, await import('smol-toml'));
 }
 
-/** loadConfig with blocking reads: the same file, the same checks, the same errors. */
-export function loadConfigSync(opts: LoadOptions = {}): Config {
-  const ctx = contextOf(opts);
-  const where = findConfigFile(opts);
-  if (where.path === null) return validateConfig({}, null, '', ctx);
-  const file = where.path;
-  let text: string;
-  try {
-    const st = statSync(file);
-    if (!st.isFile()) throw notAFile();
-    ctx.fileStat = { uid: st.uid, mode: st.mode };
-    text = readFileSync(file, 'utf8');
-  } catch (e) {
-    throw unreadable(file, where.from, e);
-  }
-  return parseAndValidate(file, text, ctx);
-}
-
-function unreadable(file: string, from: ConfigLocation['from'], e: unknown) {
+export function unreadable(file: string, from: ConfigLocation['from'], e: unknown) {
   const errno = (e as NodeJS.ErrnoException).code;
   const named = from === '-C' ? ' (named by -C)' : from === '$SYSMAIL_CONFIG' ? ' (named by $SYSMAIL_CONFIG)' : '';
   if (errno === 'ENOENT') {
