@@ -5,7 +5,7 @@
  * smol-toml is imported statically here: in the fast path's bundle it is part of the code cache.
  */
 import { readFileSync, statSync } from 'node:fs';
-import * as toml from 'smol-toml';
+import { parse, TomlError } from 'smol-toml';
 import { contextOf, findConfigFile, notAFile, parseAndValidate, unreadable, type LoadOptions } from './load.js';
 import type { Config } from './types.js';
 import { validateConfig } from './validate.js';
@@ -24,5 +24,5 @@ export function loadConfigSync(opts: LoadOptions = {}): Config {
   } catch (e) {
     throw unreadable(file, where.from, e);
   }
-  return parseAndValidate(file, text, ctx, toml);
+  return parseAndValidate(file, text, ctx, { parse, TomlError });
 }
