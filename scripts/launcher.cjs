@@ -36,6 +36,8 @@ function compile(name) {
     const file = join(dir, cacheName);
     let fd = -1;
     try {
+      // A missing cache is the common miss: asked without an exception (~0.1 ms each).
+      if (fs.statSync(file, { throwIfNoEntry: false }) === undefined) continue;
       fd = fs.openSync(file, 'r');
       if (!trusted(fs.fstatSync(fd)) || !trusted(fs.statSync(dir))) { rec.status = 'untrusted'; rec.file = file; continue; }
       const c = fs.readFileSync(fd);
