@@ -21,9 +21,9 @@ let text = readFileSync(launcher, 'utf8');
 // never changes what the process does.
 const append = (expr) => `try { require('node:fs').appendFileSync(${JSON.stringify(log)}, ${expr} + '\\n'); } catch {}`;
 const swaps = [
-  ['(code) => { if (code === null) runMain(); else process.exitCode = code; }',
-    `(code) => { ${append("(code === null ? 'fallback' : 'fast')")}; if (code === null) runMain(); else process.exitCode = code; }`],
-  ['(err) => { process.exitCode = fast.reportError(err); }', `(err) => { ${append("'fast'")}; process.exitCode = fast.reportError(err); }`],
+  // run() returns an exit code (also after a failure it reported) or null: the full CLI runs.
+  ['  if (code === null) runMain(); else process.exitCode = code;',
+    `  ${append("(code === null ? 'fallback' : 'fast')")};\n  if (code === null) runMain(); else process.exitCode = code;`],
   ['} else {\n  runMain();\n}', `} else {\n  ${append("'other'")};\n  runMain();\n}`],
 ];
 for (const [from, to] of swaps) {

@@ -38,6 +38,8 @@ function compile(name) {
     const file = join(dir, cacheName);
     let fd = -1;
     try {
+      // A missing cache is the common miss: asked without an exception (~0.1 ms each).
+      if (fs.statSync(file, { throwIfNoEntry: false }) === undefined) continue;
       fd = fs.openSync(file, 'r');
       if (!trusted(fs.fstatSync(fd)) || !trusted(fs.statSync(dir))) { rec.status = 'untrusted'; rec.file = file; continue; }
       const c = fs.readFileSync(fd);
@@ -96,10 +98,10 @@ const first = process.argv[2];
 const script = process.argv[1] || '';
 if (/(^|\/)sendmail[^/]*$/.test(script) || first === 'sendmail' || (first && first[0] === '-' && !/^(-h|--help|-V|--version)$/.test(first))) {
   const fast = load('sendmail');
-  fast.run(process.argv[1], process.argv.slice(2)).then(
-    (code) => { if (code === null) runMain(); else process.exitCode = code; },
-    (err) => { process.exitCode = fast.reportError(err); },
-  );
+  // run() is synchronous (no promise on the fast path): an exit code, or null for the full CLI.
+  let code = null;
+  try { code = fast.run(process.argv[1], process.argv.slice(2)); } catch (err) { code = fast.reportError(err); }
+  if (code === null) runMain(); else process.exitCode = code;
 } else {
   runMain();
 }

@@ -1,8 +1,9 @@
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EX, SysmailError } from '../src/core/errors.js';
 import {
   extractAddresses, formatAddressHeader, parseAddressList, parseArgvAddresses, parseEnvelopeAddress, printable, splitAddress,
+  ASCII_FORMS, IS_ASCII,
 } from '../src/message/address.js';
 import { decodeWords } from '../src/message/encoded-words.js';
 
@@ -235,4 +236,18 @@ describe('printable', () => {
     assert.equal(printable('x\u202ey'), '"x\\u202ey"');
     assert.match(printable('z'.repeat(500), 10), /^"z{10}"\.\.\.\(490 more characters\)$/);
   });
+});
+
+test('the ASCII-only forms of the address rules agree with the Unicode ones on every ASCII text', () => {
+  const all = Array.from({ length: 128 }, (_, i) => String.fromCharCode(i));
+  const samples = [...all, ...all.map((c) => `ab${c}cd`), ...all.map((c) => `${c}${c}`), 'root', 'first.last+tag', 'a b', 'example.com', ''];
+  for (const [unicode, ascii] of ASCII_FORMS) {
+    for (const t of samples) assert.equal(ascii.test(t), unicode.test(t), `${unicode} vs ${ascii} on ${JSON.stringify(t)}`);
+  }
+  for (const a of all) for (const b of all) {
+    const t = `x\\${a}${b}\\`;
+    assert.equal(t.replace(/\\(.)/g, '$1'), t.replace(/\\(.)/gu, '$1'));
+  }
+  assert.ok(samples.every((t) => IS_ASCII.test(t)));
+  assert.equal(IS_ASCII.test('ü'), false);
 });

@@ -4,7 +4,7 @@
  * and V8's flags, so the target makes its own: the .rpm/.deb scriptlets run `sysmail cache rebuild
  * || :`, and the launcher remakes a missing or rejected cache on first use where it may write.
  *
- * rebuild: one training run (`sendmail -odq -t` into a throw-away spool, so the cache holds the
+ * rebuild: one training run (`sendmail -t` into a throw-away spool, so the cache holds the
  * functions submission compiles) with the node and flags this command runs with, then a check
  * that a fresh process accepts it. Exit 0 with the path; 73 when no place can be written; 70 when
  * the training run fails; 69 when this sysmail has no launcher (not built with --cjs-cache).
@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EX, SysmailError, usageError } from '../core/errors.js';
 import { BUNDLES, SYSTEM_CACHE_DIR, cacheFileName, cacheReport, checkCodeCache, launcherCache, type BundleCache, type LauncherCache } from '../doctor/code-cache.js';
+import { FLUSH_PATH_MARKER } from '../config/defaults.js';
 import { parseOptions } from './options.js';
 
 const HELP = `sysmail cache rebuild [--dir DIR]
@@ -86,14 +87,20 @@ function rebuild(dir: string): string[] {
   const work = mkdtempSync(join(tmpdir(), 'sysmail-cache-'));
   try {
     const config = join(work, 'sysmail.toml');
-    writeFileSync(config, `[general]\nhostname = "cache.example.org"\naliases = false\n[spool]\ndir = "${join(work, 'spool')}"\n`
-      + `[log]\nfile = false\nsyslog = false\n[transports.box]\ntype = "maildir"\npath = "${join(work, 'Maildir')}"\n`, { mode: 0o600 });
+    // As a real host runs sendmail, so that the cache holds what such a run compiles: a log file,
+    // and systemd's path unit (its marker) starting delivery.
+    writeFileSync(config, `[general]\nhostname = "cache.example.org"\ndomain = "example.org"\naliases = false\n[spool]\ndir = "${join(work, 'spool')}"\n`
+      + `[log]\nfile = "${join(work, 'sysmail.log')}"\nsyslog = false\n[transports.box]\ntype = "maildir"\npath = "${join(work, 'Maildir')}"\n`, { mode: 0o600 });
+    mkdirSync(join(work, 'spool'), { mode: 0o711 });
+    writeFileSync(join(work, 'spool', FLUSH_PATH_MARKER), '');
     const env = { ...process.env, SYSMAIL_CODE_CACHE_DIR: dir };
     const node = [...process.execArgv, launcher];
-    const message = 'From: cache@example.org\nTo: root@example.org\nSubject: code cache\n\ntraining run\n';
+    // Like cron's: a From with a comment, a bare To, no Date or Message-ID (sendmail adds them).
+    const message = 'From: root (Cron Daemon)\nTo: root\nSubject: Cron <root@cache> run-parts /etc/cron.hourly\n'
+      + 'MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n\ntraining run\n';
     // First the full CLI (-v falls back to it and delivers in the foreground, compiling that path
     // too), then the fast path, whose cache the first run also wrote, with less in it.
-    for (const flags of [['-v', '-t'], ['-odq', '-t']]) {
+    for (const flags of [['-v', '-t'], ['-t']]) {
       const train = runSync(node.concat(['sendmail', '-C', config, ...flags]), { ...env, SYSMAIL_WRITE_CODE_CACHE: '1' }, message);
       if (train.status !== 0) {
         throw new SysmailError('ECACHETRAIN', `the code-cache training run failed (exit ${train.status}): ${train.stderr.trim()}`, { exit: EX.SOFTWARE });

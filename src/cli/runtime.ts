@@ -6,6 +6,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Spool } from '../spool/types.js';
 import type { ParsedOptions } from './options.js';
+import { submitterLog } from './submit-core.js';
 
 export interface Runtime {
   config: Config;
@@ -29,8 +30,7 @@ export async function loadRuntime(opts: ParsedOptions, config?: Config): Promise
   ]);
   const spoolOwner = canWriteQueue(cfg.spool.dir);
   const verbose = opts.verbose === true;
-  // An unprivileged submitter cannot write the system log; the importer logs for it.
-  const log = createLogger({ file: spoolOwner ? cfg.log.file : null, syslog: spoolOwner && cfg.log.syslog, verbose });
+  const log = createLogger(submitterLog(cfg, spoolOwner, verbose));
   // Only the spool owner imports drop/; the preparer is loaded when something is imported.
   const prepareImport = spoolOwner ? async (...a: Parameters<import('../spool/file-spool.js').PrepareImport>) =>
     (await import('./drop-prepare.js')).dropPreparer(cfg)(...a) : undefined;
@@ -38,13 +38,7 @@ export async function loadRuntime(opts: ParsedOptions, config?: Config): Promise
   return { config: cfg, log, spool, spoolOwner, verbose };
 }
 
-/** The login name of the calling user, as the kernel says (never from the environment). */
+/** The login name of the calling user, as the kernel says (never from the environment): submit-core.ts. */
 export async function currentUser(): Promise<{ uid: number; user: string }> {
-  const uid = process.getuid?.() ?? 0;
-  try {
-    const { userInfo } = await import('node:os');
-    return { uid, user: userInfo().username };
-  } catch {
-    return { uid, user: uid === 0 ? 'root' : `uid${uid}` };
-  }
+  return (await import('./submit-core.js')).currentUserSync();
 }

@@ -1,17 +1,26 @@
 /**
  * The sendmail fast path. Bundled alone into dist/sysmail-sendmail.cjs (scripts/bundle.mjs) with
- * its own code cache, it holds only what submission needs: the flag parser, config, message
- * preparation, the spool commit, the log and the delivery kick, all shared with the full CLI
- * (sendmail-deliver.ts is the one copy of the deliver mode). It takes `sendmail`'s deliver mode
- * unless -v asks for delivery in the foreground; for every other command, mode or flag, and for
- * arguments it cannot parse, it answers null before reading standard input, and the launcher
- * (scripts/launcher.cjs) runs the full CLI, which behaves and reports exactly as before.
+ * its own code cache, it holds only what submission needs and runs it without a promise: the flag
+ * parser, the config (loadConfigSync), message preparation (sendmail-deliver.ts prepareFromStdin),
+ * the spool commit (spool/commit-sync.ts submitSync), the log and the delivery kick
+ * (submit-core.ts), each shared with the full CLI. It loads no node:fs/promises, and
+ * node:child_process only when it must spawn the flush.
+ *
+ * It takes `sendmail`'s deliver mode unless -v asks for delivery in the foreground, when this
+ * process may write the queue itself. For every other command, mode or flag, for arguments it
+ * cannot parse, and for an unprivileged user (whose message goes through drop/), it answers null
+ * before reading standard input, and the launcher (scripts/launcher.cjs) runs the full CLI, which
+ * behaves and reports exactly as before.
  * Exit codes: as `sendmail` (main.ts); failures go through the same reportError.
  */
+import { loadConfigSync } from '../config/load-sync.js';
+import { createLogger } from '../log/logger.js';
+import { submitSync } from '../spool/commit-sync.js';
+import { canWriteQueue } from '../spool/drop.js';
 import { reportError, resolveCommand } from './dispatch.js';
 import { parseSendmailArgs, type SendmailArgs } from './sendmail-args.js';
-import { loadRuntime } from './runtime.js';
-import { deliverFromStdin } from './sendmail-deliver.js';
+import { prepareFromStdin } from './sendmail-deliver.js';
+import { acceptedEvent, envelopeOf, kickDelivery, submitterLog } from './submit-core.js';
 
 /** What the fast path would do with these arguments: the parsed flags, or null (the full CLI). */
 export function fastPathArgs(script: string | undefined, argv: string[]): SendmailArgs | null {
@@ -22,12 +31,23 @@ export function fastPathArgs(script: string | undefined, argv: string[]): Sendma
   return a.mode === 'deliver' && !a.verbose ? a : null;
 }
 
-/** The exit code, or null when the full CLI must run instead (nothing has been read or written). */
-export async function run(script: string | undefined, argv: string[]): Promise<number | null> {
+/**
+ * The exit code, or null when the full CLI must run instead (nothing has been read or written).
+ * Throws a failure for reportError. A log with syslog on finishes after the return (logger(1)).
+ */
+export function run(script: string | undefined, argv: string[]): number | null {
   const a = fastPathArgs(script, argv);
   if (!a) return null;
-  const rt = await loadRuntime({ config: a.configFile ?? undefined, verbose: false });
-  return deliverFromStdin(a, rt);
+  const config = loadConfigSync({ path: a.configFile });
+  if (!canWriteQueue(config.spool.dir)) return null; // drop/: the full CLI (spool/drop.ts)
+  const log = createLogger(submitterLog(config, true, false));
+  const req = prepareFromStdin(a, config, log);
+  const s = config.spool;
+  const id = submitSync({ dir: s.dir, mode: s.mode, maxMessageSize: config.general.maxMessageSize }, envelopeOf(req), req.message);
+  log.event(acceptedEvent(id, req));
+  if (a.deliveryMode !== 'queue') kickDelivery(s.dir, id, a.configFile);
+  if (config.log.syslog) void log.close();
+  return 0;
 }
 
 export { reportError };

@@ -83,7 +83,12 @@ export function show(v: unknown): string {
 export class Problems {
   readonly list: ConfigProblem[] = [];
 
-  constructor(private readonly lines: KeyLines) {}
+  private located: KeyLines | null = null;
+
+  /** `locate` finds the lines; called only when there is a problem to place (a valid config never scans). */
+  constructor(private readonly locate: () => KeyLines) {}
+
+  private get lines(): KeyLines { return (this.located ??= this.locate()); }
 
   /** Records a problem; `at` places it on another key's line (e.g. a missing key on its table's). */
   add(path: KeyPath, message: string, at?: KeyPath): void {

@@ -9,9 +9,12 @@
  * Fails with EX_CONFIG (ConfigInvalidError listing every problem, or a
  * configError for a missing/unreadable file or a TOML syntax error, with its
  * line). Secrets are not resolved here: see secrets.ts.
+ *
+ * Two shells over one set of rules: loadConfig reads with node:fs/promises, loadConfigSync
+ * (load-sync.ts, the sendmail fast path) with blocking reads; which file, the parse, the validation and every
+ * message are the same functions.
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
 import { hostname, homedir } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { configError } from '../core/errors.js';
@@ -43,31 +46,22 @@ export function findConfigFile(opts: LoadOptions = {}): ConfigLocation {
   return existsSync(system) ? { path: system, from: 'system' } : { path: null, from: 'embedded' };
 }
 
-export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
-  const env = opts.env ?? process.env;
-  const ctx: Partial<ValidateContext> = {
-    env,
+/** The validation context: who and where we are, and the file's owner and mode once read. */
+export function contextOf(opts: LoadOptions): Partial<ValidateContext> {
+  return {
+    env: opts.env ?? process.env,
     euid: opts.euid ?? process.geteuid?.() ?? 0,
     hostname: hostname(),
     homedir: homedir(),
     exists: existsSync,
   };
-  const where = findConfigFile(opts);
-  if (where.path === null) return validateConfig({}, null, '', ctx);
+}
 
-  const file = where.path;
-  let text: string;
-  try {
-    const st = await stat(file);
-    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
-    ctx.fileStat = { uid: st.uid, mode: st.mode };
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw unreadable(file, where.from, e);
-  }
+/** The TOML parser, passed in: loadConfig loads it only when there is a file, load-sync.ts statically. */
+export type Toml = Pick<typeof import('smol-toml'), 'parse' | 'TomlError'>;
 
-  // Loaded here, not at the top: with no config file, smol-toml is never needed.
-  const { parse, TomlError } = await import('smol-toml');
+/** What both shells do with the file once read: parse the TOML, validate. */
+export function parseAndValidate(file: string, text: string, ctx: Partial<ValidateContext>, { parse, TomlError }: Toml): Config {
   let raw: unknown;
   try {
     raw = parse(text);
@@ -86,7 +80,31 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
   return validateConfig(raw, file, text, ctx);
 }
 
-function unreadable(file: string, from: ConfigLocation['from'], e: unknown) {
+export function notAFile(): Error {
+  return Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+}
+
+export async function loadConfig(opts: LoadOptions = {}): Promise<Config> {
+  const ctx = contextOf(opts);
+  const where = findConfigFile(opts);
+  if (where.path === null) return validateConfig({}, null, '', ctx);
+  const file = where.path;
+  let text: string;
+  try {
+    // Loaded here: loadConfigSync (load-sync.ts, the sendmail fast path) never loads node:fs/promises.
+    const { readFile, stat } = await import('node:fs/promises');
+    const st = await stat(file);
+    if (!st.isFile()) throw notAFile();
+    ctx.fileStat = { uid: st.uid, mode: st.mode };
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw unreadable(file, where.from, e);
+  }
+  // Loaded here, not at the top: with no config file, smol-toml is never needed.
+  return parseAndValidate(file, text, ctx, await import('smol-toml'));
+}
+
+export function unreadable(file: string, from: ConfigLocation['from'], e: unknown) {
   const errno = (e as NodeJS.ErrnoException).code;
   const named = from === '-C' ? ' (named by -C)' : from === '$SYSMAIL_CONFIG' ? ' (named by $SYSMAIL_CONFIG)' : '';
   if (errno === 'ENOENT') {

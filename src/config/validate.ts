@@ -41,7 +41,7 @@ export function validateConfig(raw: unknown, source: string | null, text?: strin
     fileStat: ctx?.fileStat ?? null,
   };
   const file = source ?? '(embedded default)';
-  const p = new Problems(locateKeys(text ?? ''));
+  const p = new Problems(() => locateKeys(text ?? ''));
   const root = isTable(raw) ? raw : {};
   const top = new Reader(root, [], p);
   top.allow(...SECTIONS);

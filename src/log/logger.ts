@@ -74,8 +74,13 @@ export function createLogger(opts: LoggerOptions): Logger {
   const writeLine = (line: string) => {
     if (!opts.file || fileBroken) return;
     try {
-      if (!dirMade) { mkdirSync(dirname(opts.file), { recursive: true, mode: 0o750 }); dirMade = true; }
-      appendFileSync(opts.file, line + '\n', { mode: 0o640 });
+      // The directory is made only when the append finds it missing: one system call less per line.
+      try { appendFileSync(opts.file, line + '\n', { mode: 0o640 }); } catch (err) {
+        if (dirMade || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+        mkdirSync(dirname(opts.file), { recursive: true, mode: 0o750 });
+        dirMade = true;
+        appendFileSync(opts.file, line + '\n', { mode: 0o640 });
+      }
     } catch (err) {
       // A broken log must never stop mail: say it once, keep going.
       fileBroken = true;

@@ -4,6 +4,8 @@
  * Guarantees:
  * - `submit` resolves only after the message file and the queue/ directory
  *   are fsynced (disk mode); the message file is written once, never changed.
+ *   The rules of that commit are in queue-commit.ts, shared with the blocking
+ *   submitSync (commit-sync.ts) of the sendmail fast path.
  * - Retry state lives beside it in state/<id>, written only when a message is
  *   deferred, held or failed: a first-attempt success writes nothing but the
  *   message file.
@@ -21,7 +23,8 @@ import { EX, SysmailError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { completeState, encodeHeader, encodeState, freshState, MAX_HEADER_BYTES, parseHeader, parseState } from './format.js';
 import type { Area } from './fsutil.js';
-import { commitFile, commitNewFile, ensureLayout, errnoOf, ioFail, listDir, tryRename, tryUnlink, writeNewFile } from './fsutil.js';
+import { commitFile, ensureLayout, errnoOf, ioFail, listDir, runQueueCommit, tryRename, tryUnlink, writeNewFile } from './fsutil.js';
+import { checkSize, DEFAULT_MAX_MESSAGE_SIZE } from './queue-commit.js';
 import { idGenerator, idTime, isValidId, parseId } from './ids.js';
 import { isAlive, selfToken, splitOwned } from './owner.js';
 import { FileClaim } from './claim.js';
@@ -61,7 +64,7 @@ export async function recoverStale(spool: string | FileSpool): Promise<import('.
   return (await import('./recover.js')).recoverStale(s);
 }
 
-export const DEFAULT_MAX_MESSAGE_SIZE = 25 * 1024 * 1024;
+export { DEFAULT_MAX_MESSAGE_SIZE };
 
 type Entry =
   | { ok: true; envelope: Envelope; headerLength: number; size: number }
@@ -167,28 +170,15 @@ export class FileSpool implements Spool {
   }
 
   async submit(envelope: Envelope, message: Buffer): Promise<string> {
-    if (message.length > this.maxMessageSize) {
-      throw new SysmailError('ETOOBIG', `the message is ${message.length} bytes, more than the limit of ${this.maxMessageSize}`, {
-        exit: EX.DATAERR, smtpCode: 552, dsn: '5.3.4', hint: 'send a smaller message, or raise general.max_message_size',
-      });
-    }
+    checkSize(message, this.maxMessageSize);
     return this.commit(envelope, message);
   }
 
-  /** The commit protocol for a message already size-checked (submit, importDrop). */
+  /** The commit protocol for a message already size-checked (submit, importDrop): queue-commit.ts. */
   async commit(envelope: Envelope, message: Buffer): Promise<string> {
-    const header = encodeHeader(envelope, message.length);
     const id = this.newId();
-    const write = () => commitNewFile(this.path('tmp', `${id}.${selfToken()}`), this.path('queue', id), this.path('queue'), [header, message], this.sync);
-    try {
-      // Optimistic: the layout exists for every message but the first, so it is made (eight
-      // mkdir calls, ~1.6 ms of each sendmail) only when the write finds it missing.
-      try { await write(); return id; } catch (e) { if (errnoOf(e) !== 'ENOENT' || this.layout) throw e; }
-      await this.prepare();
-      await write();
-    } catch (e) {
-      throw e instanceof SysmailError ? e : ioFail(`cannot queue the message in ${this.dir}`, e);
-    }
+    const made = await runQueueCommit({ dir: this.dir, id, envelope, message, sync: this.sync, layoutMade: this.layout !== null });
+    if (made) this.layout ??= Promise.resolve();
     return id;
   }
 
