@@ -59,8 +59,10 @@ ENVIRONMENT
 
 EXIT STATUS (sysexits.h)
     0   accepted: the message is durably queued
-    64  usage error (unknown flag, missing argument, no recipients)
-    65  bad input (message too large, invalid address, NUL bytes)
+    64  usage error (unknown flag, missing argument, no recipients, an invalid
+        recipient on the command line)
+    65  bad input (message too large, an invalid address or list in the headers,
+        too many recipients, NUL bytes)
     66  no such input / queue id
     69  service unavailable
     70  internal error (a bug: please report it)
