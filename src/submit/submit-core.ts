@@ -1,6 +1,7 @@
 /**
- * What both submission shells share: submitAndKick (submit.ts, asynchronous: the full CLI, `send`,
- * `sendmail -bs`, `doctor --test-send`) and the sendmail fast path (sendmail-fast.ts, blocking).
+ * What both submission shells share: submitAndKick and queueRequest (submit.ts, asynchronous: the
+ * full CLI, `send`, `sendmail -bs`, `sysmail test`, serve's listener) and the sendmail fast path
+ * (cli/sendmail-fast.ts, blocking, bundled alone: keep this module's imports lean).
  * The calling user, the envelope made from a request, the `accepted` event, the logger of a submitter, and who starts
  * delivery. Loads no node:fs/promises and no node:child_process until it must spawn.
  *
@@ -27,6 +28,8 @@ export interface SubmitRequest {
   notify?: string;
   ret?: 'full' | 'hdrs';
   envid?: string;
+  /** How it arrived, for the `accepted` event ("smtp from 127.0.0.1"); default: `via`. */
+  origin?: string;
 }
 
 export type DeliveryMode = 'interactive' | 'background' | 'queue';
@@ -51,7 +54,7 @@ export function currentUserSync(): { uid: number; user: string } {
 /** The event logged once a message is in the queue. */
 export function acceptedEvent(id: string, req: SubmitRequest): LogEvent {
   return { event: 'accepted', id, from: req.sender, rcpt: req.recipients.join(','), size: req.message.length,
-    status: 'queued', reason: `via ${req.via} by ${req.user}` };
+    status: 'queued', reason: `via ${req.origin ?? req.via} by ${req.user}` };
 }
 
 /** The event log of a submitter: an unprivileged one cannot write the system log; the importer logs for it. */
