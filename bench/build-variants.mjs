@@ -134,7 +134,7 @@ const SNAPSHOT_ENTRY = `
 import { startupSnapshot } from 'node:v8';
 import { start } from './src/cli/main.js';
 startupSnapshot.setDeserializeMainFunction(() => { start(); });
-void Promise.all([import('./src/cli/sendmail.js'), import('./src/cli/runtime.js'), import('./src/cli/submit.js'),
+void Promise.all([import('./src/cli/sendmail.js'), import('./src/submit/runtime.js'), import('./src/submit/submit.js'),
   import('./src/config/load.js'), import('./src/spool/file-spool.js'), import('./src/log/logger.js'),
   import('./src/message/input.js'), import('./src/message/prepare.js'), import('smol-toml')]);
 `;

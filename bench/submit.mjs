@@ -58,7 +58,7 @@ const all = {
   'node write+fsync': [node, join(root, 'bench', 'lib', 'floor-write.cjs'), floorDir, '--dirsync'],
   'sendmail -odq -t': [node, cli, 'sendmail', '-C', config, '-odq', '-t'],
   'sendmail -t': [node, cli, 'sendmail', '-C', config, '-t'],
-  // Somebody else delivers (src/cli/submit.ts): the spool names a live `serve` (this harness's
+  // Somebody else delivers (src/submit/submit-core.ts): the spool names a live `serve` (this harness's
   // pid in serve.pid), or has sysmail-flush.path's marker. sendmail then starts no process; the
   // harness removes the queued message untimed, as for -odq (the delivery is not sendmail's cost).
   'sendmail -t (serve running)': [node, cli, 'sendmail', '-C', config, '-t'],

@@ -1,5 +1,5 @@
 /**
- * Who starts delivery after sendmail has queued a message (src/cli/submit.ts): a running
+ * Who starts delivery after sendmail has queued a message (src/submit/submit.ts): a running
  * `serve`, or systemd's sysmail-flush.path where `sysmail install` left its marker in the
  * spool; only where neither is there does sendmail start `sysmail flush --id` itself.
  */

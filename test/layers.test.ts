@@ -37,24 +37,13 @@ const LAYERS: readonly (readonly string[])[] = [
 ];
 
 /** Folders in LAYERS that are planned but not made yet. */
-const PLANNED = new Set(['submit']); // issue 9 item 1
+const PLANNED = new Set<string>();
 
 /**
  * Imports that go up or sideways today: "importing file -> imported file",
  * both relative to src/. Each names what removes it.
  */
 const ALLOWED: ReadonlyMap<string, string> = new Map([
-  // Issue 9 item 1 (a home for submission, src/submit/): Runtime, submitAndKick and deliverNow
-  // move out of cli/, and no folder below cli/ imports cli/.
-  ['server/daemon.ts -> cli/runtime.ts', 'issue 9 item 1'],
-  ['server/daemon.ts -> cli/submit.ts', 'issue 9 item 1'],
-  ['server/daemon.ts -> cli/deliver.ts', 'issue 9 item 1'],
-  ['server/stdio.ts -> cli/runtime.ts', 'issue 9 item 1'],
-  ['server/stdio.ts -> cli/submit.ts', 'issue 9 item 1'],
-  ['doctor/test-send.ts -> cli/runtime.ts', 'issue 9 item 1'],
-  ['doctor/test-send.ts -> cli/submit.ts', 'issue 9 item 1'],
-  ['doctor/test-send.ts -> cli/deliver.ts', 'issue 9 item 1'],
-  ['doctor/test-send.ts -> cli/options.ts', 'issue 9 item 1'],
   // Not in issue 9's list (found by this test): `sysmail config check` reads the OCI config file
   // and region table through the transport's modules. Removed by moving config/check-oci.ts
   // beside the OCI transport it checks (transports/oci/), with item 5's move of the OCI modules.

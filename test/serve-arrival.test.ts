@@ -14,7 +14,7 @@ import net from 'node:net';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../src/config/types.js';
-import type { Runtime } from '../src/cli/runtime.js';
+import type { Runtime } from '../src/submit/runtime.js';
 import { memoryLogger } from '../src/log/logger.js';
 import { openSpool } from '../src/spool/file-spool.js';
 import { startDaemon, type Daemon } from '../src/server/daemon.js';

@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { Config } from '../src/config/types.js';
 import { openSpool } from '../src/spool/file-spool.js';
 import { EX } from '../src/core/errors.js';
-import { SERVE_PID_FILE } from '../src/cli/submit.js';
+import { SERVE_PID_FILE } from '../src/submit/submit.js';
 import { fixtures, tempDir } from './helpers/paths.js';
 
 const buildDir = join(dirname(fileURLToPath(import.meta.url)), '..');

@@ -8,7 +8,7 @@ import { EX, usageError, SysmailError } from '../core/errors.js';
 import type { QueuedMessage, RecipientState } from '../spool/types.js';
 import type { DropEntry } from '../spool/drop-list.js';
 import { parseOptions } from './options.js';
-import { loadConfigFrom, loadRuntime } from './runtime.js';
+import { loadConfigFrom, loadRuntime } from '../submit/runtime.js';
 
 export async function flushCommand(argv: string[]): Promise<number> {
   const { opts } = parseOptions(argv, { id: { value: true, repeat: true }, due: {}, quiet: { short: 'q' } }, 'flush');
@@ -21,7 +21,7 @@ export async function flushCommand(argv: string[]): Promise<number> {
   }
   const rt = await loadRuntime(opts);
   if (!rt.spoolOwner) throw notOwner(rt.config.spool.dir, 'run the queue');
-  const { deliverNow } = await import('./deliver.js');
+  const { deliverNow } = await import('../submit/deliver.js');
   const s = await deliverNow(rt, { ids, force: !opts.due });
   await rt.log.close();
   if (!opts.quiet) {
@@ -60,7 +60,7 @@ export async function queueCommand(argv: string[]): Promise<number> {
   if (!rt.spoolOwner) throw notOwner(rt.config.spool.dir, 'change the queue');
   let missing = 0;
   if (action === 'flush') {
-    const { deliverNow } = await import('./deliver.js');
+    const { deliverNow } = await import('../submit/deliver.js');
     const s = await deliverNow(rt, { ids, force: true });
     process.stdout.write(`flush: ${s.messages} message(s), ${s.sent} sent, ${s.deferred} deferred, ${s.failed} failed\n`);
   } else {

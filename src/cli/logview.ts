@@ -8,7 +8,7 @@ import { createInterface } from 'node:readline';
 import { EX, SysmailError, usageError } from '../core/errors.js';
 import { displayText, escapeJson } from '../core/display.js';
 import { parseOptions } from './options.js';
-import { loadConfigFrom } from './runtime.js';
+import { loadConfigFrom } from '../submit/runtime.js';
 
 const LOG_OPTIONS = {
   id: { value: true }, rcpt: { value: true }, status: { value: true }, event: { value: true },

@@ -5,7 +5,7 @@
  */
 import { EX, usageError } from '../core/errors.js';
 import { parseOptions } from './options.js';
-import { loadRuntime } from './runtime.js';
+import { loadRuntime } from '../submit/runtime.js';
 
 export async function metricsCommand(argv: string[]): Promise<number> {
   const { opts, args } = parseOptions(argv, { write: {} }, 'metrics');

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { QueuedMessage } from '../spool/types.js';
 import type { DropEntry } from '../spool/drop-list.js';
 import type { Rewritten } from '../router/alias-expander.js';
-import type { Runtime } from './runtime.js';
+import type { Runtime } from '../submit/runtime.js';
 
 export interface ListView {
   items: QueuedMessage[];

@@ -5,8 +5,8 @@
  * The subject can hold anything — CR/LF never make a new header.
  */
 import { parseOptions } from './options.js';
-import { currentUser, loadRuntime } from './runtime.js';
-import { submitAndKick } from './submit.js';
+import { currentUser, loadRuntime } from '../submit/runtime.js';
+import { submitAndKick } from '../submit/submit.js';
 import { usageError } from '../core/errors.js';
 
 const SEND_OPTIONS = {

@@ -10,8 +10,8 @@ import type { Logger } from '../log/logger.js';
 import { readMessageSync } from '../message/input-sync.js';
 import { prepareMessage } from '../message/prepare.js';
 import type { SendmailArgs } from './sendmail-args.js';
-import type { Runtime } from './runtime.js';
-import { currentUserSync, type SubmitRequest } from './submit-core.js';
+import type { Runtime } from '../submit/runtime.js';
+import { currentUserSync, type SubmitRequest } from '../submit/submit-core.js';
 
 /** Warnings, then the message read from stdin and prepared: the request to queue. */
 export function prepareFromStdin(a: SendmailArgs, config: Config, log: Logger): SubmitRequest {
@@ -32,7 +32,7 @@ export function prepareFromStdin(a: SendmailArgs, config: Config, log: Logger): 
 
 export async function deliverFromStdin(a: SendmailArgs, rt: Runtime): Promise<number> {
   const req = prepareFromStdin(a, rt.config, rt.log);
-  const { submitAndKick } = await import('./submit.js');
+  const { submitAndKick } = await import('../submit/submit.js');
   await submitAndKick(rt, req, a.deliveryMode, a.configFile);
   await rt.log.close();
   return 0;

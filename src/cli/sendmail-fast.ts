@@ -20,7 +20,7 @@ import { canWriteQueue } from '../spool/drop.js';
 import { reportError, resolveCommand } from './dispatch.js';
 import { parseSendmailArgs, type SendmailArgs } from './sendmail-args.js';
 import { prepareFromStdin } from './sendmail-deliver.js';
-import { acceptedEvent, envelopeOf, kickDelivery, submitterLog } from './submit-core.js';
+import { acceptedEvent, envelopeOf, kickDelivery, submitterLog } from '../submit/submit-core.js';
 
 /** What the fast path would do with these arguments: the parsed flags, or null (the full CLI). */
 export function fastPathArgs(script: string | undefined, argv: string[]): SendmailArgs | null {

@@ -5,7 +5,7 @@
  * message on stderr that says what to fix.
  */
 import { parseSendmailArgs } from './sendmail-args.js';
-import { loadRuntime } from './runtime.js';
+import { loadRuntime } from '../submit/runtime.js';
 
 export async function sendmailCommand(argv: string[]): Promise<number> {
   const a = parseSendmailArgs(argv);

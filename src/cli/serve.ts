@@ -7,7 +7,7 @@
  */
 import { usageError } from '../core/errors.js';
 import { parseOptions } from './options.js';
-import { loadConfigFrom, loadRuntime } from './runtime.js';
+import { loadConfigFrom, loadRuntime } from '../submit/runtime.js';
 
 const USAGE = `usage: sysmail serve [--listen HOST:PORT]... [--no-listen] [-C FILE] [-v]
 

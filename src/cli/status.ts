@@ -5,7 +5,7 @@
  */
 import { usageError } from '../core/errors.js';
 import { parseOptions } from './options.js';
-import { loadRuntime } from './runtime.js';
+import { loadRuntime } from '../submit/runtime.js';
 
 export async function statusCommand(argv: string[]): Promise<number> {
   const { opts, args } = parseOptions(argv, { json: {} }, 'status');
@@ -13,7 +13,7 @@ export async function statusCommand(argv: string[]): Promise<number> {
   if (args.length > 0) throw usageError(`status: unexpected argument "${args[0]}"`, 'run `sysmail status --help`');
   const rt = await loadRuntime(opts);
   const [{ gatherStatus }, { formatStatus, statusJson }, { exitCode, STATUS }, { isServeRunning }] = await Promise.all([
-    import('../status/gather.js'), import('../status/format.js'), import('../status/evaluate.js'), import('./submit.js'),
+    import('../status/gather.js'), import('../status/format.js'), import('../status/evaluate.js'), import('../submit/submit.js'),
   ]);
   let report;
   try {

@@ -34,7 +34,7 @@ export const DEFAULT_RETRY_MIN_MS = 60_000;
 export const DEFAULT_RETRY_MAX_MS = 3_600_000;
 /**
  * In the spool directory: sysmail-flush.path watches this queue, so sendmail need not start a
- * flush process (src/cli/submit.ts). Written by install after enabling the unit; one stat to check.
+ * flush process (src/submit/submit-core.ts). Written by install after enabling the unit; one stat to check.
  */
 export const FLUSH_PATH_MARKER = 'flush-path-unit';
 

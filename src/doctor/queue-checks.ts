@@ -54,8 +54,7 @@ export async function checkQueue(config: Config, now: () => number): Promise<Che
     }
   } catch { /* reported by the queue line */ }
   try {
-    const { listCorrupt } = await import('../spool/recover.js');
-    const bad = await listCorrupt(spool);
+    const bad = await spool.listCorrupt();
     if (bad.length > 0) {
       out.push(warn('corrupt', `${bad.length} file(s) in ${config.spool.dir}/corrupt/: ${bad.slice(0, 5).map((b) => `${b.name} (${b.reason})`).join('; ')}`,
         `inspect them (each has a .reason file), then remove: rm ${config.spool.dir}/corrupt/NAME*`));

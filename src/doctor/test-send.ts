@@ -11,11 +11,11 @@
  */
 import { EX, SysmailError } from '../core/errors.js';
 import type { LogEvent, Logger } from '../log/logger.js';
-import type { ParsedOptions } from '../cli/options.js';
+import type { RuntimeOptions } from '../submit/runtime.js';
 
-export async function runTestSend(opts: ParsedOptions, rcptArgs: string[], out: (s: string) => void, now: () => Date = () => new Date()): Promise<number> {
+export async function runTestSend(opts: RuntimeOptions, rcptArgs: string[], out: (s: string) => void, now: () => Date = () => new Date()): Promise<number> {
   const [{ loadRuntime, currentUser }, { submitAndKick }, { deliverNow }] = await Promise.all([
-    import('../cli/runtime.js'), import('../cli/submit.js'), import('../cli/deliver.js'),
+    import('../submit/runtime.js'), import('../submit/submit.js'), import('../submit/deliver.js'),
   ]);
   const base = await loadRuntime(opts);
   if (!base.spoolOwner) {

@@ -16,15 +16,14 @@
 import { readFileSync, renameSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
-import type { Runtime } from '../cli/runtime.js';
+import type { Runtime } from '../submit/runtime.js';
 import { EX, SysmailError, ioError, toSysmailError, usageError } from '../core/errors.js';
-import { isServeRunning, SERVE_PID_FILE } from '../cli/submit.js';
+import { isServeRunning, queueRequest, SERVE_PID_FILE } from '../submit/submit.js';
 import { formatListen, parseListen, type ListenAddress } from './network.js';
 import { startListener, type Listener } from './listener.js';
 import { QueueRunner } from './queue-runner.js';
 import { KeptTransports } from './kept-transports.js';
 import { AcceptedMessages } from './accepted.js';
-import type { Envelope } from '../spool/types.js';
 import type { TransportPool } from '../transports/registry.js';
 import type { QueueRequest } from './session.js';
 import { SHUTDOWN_PASS_TIMEOUT_MS } from '../config/defaults.js';
@@ -108,7 +107,7 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
   const listen = parseListenArgs(opts.listen ?? rt.config.listener.listen);
   const pidPath = writePidFile(spoolDir);
 
-  const { deliverNow } = await import('../cli/deliver.js');
+  const { deliverNow } = await import('../submit/deliver.js');
   // Connections to the relays stay open between passes for a few seconds (kept-transports.ts).
   const kept = new KeptTransports({ config: () => current.config, log: rt.log, idleMs: opts.keepIdleMs });
   const withKept = async <T>(run: (transports: TransportPool) => Promise<T>): Promise<T> => {
@@ -141,11 +140,9 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
   });
 
   const queue = async (req: QueueRequest): Promise<string> => {
-    const envelope: Envelope = { sender: req.sender, recipients: req.recipients, submittedAt: Date.now(), uid: req.uid, user: req.user, via: 'smtp' };
-    const id = await runner.ownCommit(() => current.spool.submit(envelope, req.message));
+    // The one submit path (submit/submit.ts): the commit, as the runner's own, then the `accepted` event.
+    const { id, envelope } = await queueRequest(current, { ...req, via: 'smtp' }, (commit) => runner.ownCommit(commit));
     accepted.add(id, { envelope, message: req.message });
-    current.log.event({ event: 'accepted', id, from: req.sender, rcpt: req.recipients.join(','), size: req.message.length,
-      status: 'queued', reason: `via ${req.origin} by ${req.user}` });
     // Only now, after the commit: the delivery starts while the session sends its 250.
     runner.deliver(id);
     return id;

@@ -17,7 +17,7 @@ import type { SMTPServerSession } from 'smtp-server';
 import type { Socket } from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { EX } from '../core/errors.js';
-import type { Runtime } from '../cli/runtime.js';
+import type { Runtime } from '../submit/runtime.js';
 import { sessionOptions, type QueueRequest } from './session.js';
 import { StdioSocket } from './stdio-socket.js';
 
@@ -30,7 +30,7 @@ export async function runStdioSmtp(rt: Runtime, io: StdioOptions = {}): Promise<
   const input = io.input ?? process.stdin;
   const output = io.output ?? process.stdout;
   const [{ SMTPServer }, { currentUser }, { submitAndKick }] = await Promise.all([
-    import('smtp-server'), import('../cli/runtime.js'), import('../cli/submit.js'),
+    import('smtp-server'), import('../submit/runtime.js'), import('../submit/submit.js'),
   ]);
   await (await import('./smtp-compat.js')).installSmtpCompat();
   const me = await currentUser();

@@ -19,14 +19,14 @@ import { EX, SysmailError } from '../core/errors.js';
 import { encodeState } from './format.js';
 import { fsyncDir, ioFail, tryRename, tryUnlink, writeNewFile } from './fsutil.js';
 import { selfToken } from './owner.js';
-import type { FileSpool } from './file-spool.js';
+import type { SpoolStore } from './store.js';
 import type { Claim, DeliveryState, Envelope } from './types.js';
 
 export class FileClaim implements Claim {
   private done = false;
 
   /** body: the message bytes when the claimer already holds them (claimCommitted); read from the file otherwise. */
-  constructor(private readonly spool: FileSpool, readonly id: string, private readonly name: string,
+  constructor(private readonly spool: SpoolStore, readonly id: string, private readonly name: string,
     readonly envelope: Envelope, readonly state: DeliveryState, private readonly offset: number,
     private readonly body?: Buffer) {}
 

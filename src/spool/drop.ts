@@ -29,7 +29,7 @@ import { encodeHeader, MAX_HEADER_BYTES, parseHeader } from './format.js';
 import { commitFile, errnoOf, fsyncDir, ioFail, listDir, STALE_MS, tryRename, tryUnlink } from './fsutil.js';
 import { idGenerator } from './ids.js';
 import { isAlive, isSelf, selfToken, splitOwned } from './owner.js';
-import type { FileSpool } from './file-spool.js';
+import type { SpoolStore } from './store.js';
 import type { Envelope } from './types.js';
 
 /** True when this process may write queue/ itself (root, the spool owner, or who may create the spool). */
@@ -81,7 +81,7 @@ export async function submitToDrop(dir: string, envelope: Envelope, message: Buf
 /** One import pass at a time per process, so a pass may take up its own leftovers. */
 let chain: Promise<unknown> = Promise.resolve();
 
-export function importDrop(spool: FileSpool): Promise<string[]> {
+export function importDrop(spool: SpoolStore): Promise<string[]> {
   const run = chain.then(() => importPass(spool));
   chain = run.catch(() => {});
   return run;
@@ -91,7 +91,7 @@ interface Taken { name: string; from: string }
 
 const printable = (s: string) => s.replace(/[^\x21-\x7e]/g, '?').slice(0, 120);
 
-async function importPass(spool: FileSpool): Promise<string[]> {
+async function importPass(spool: SpoolStore): Promise<string[]> {
   await spool.prepare();
   const me = selfToken();
   const newName = idGenerator(spool.now, spool.random);
@@ -148,7 +148,7 @@ function kindOf(st: Stats): string {
     : st.isSocket() ? 'socket' : st.isBlockDevice() || st.isCharacterDevice() ? 'device node' : 'special file';
 }
 
-async function importOne(spool: FileSpool, t: Taken, users: (uid: number) => Promise<string>, newName: () => string): Promise<string | null> {
+async function importOne(spool: SpoolStore, t: Taken, users: (uid: number) => Promise<string>, newName: () => string): Promise<string | null> {
   const path = spool.path('tmp', t.name);
   const lst = await lstat(path).catch((e) => { if (errnoOf(e) === 'ENOENT') return null; throw e; });
   if (lst === null) return null;
@@ -236,7 +236,7 @@ async function importOne(spool: FileSpool, t: Taken, users: (uid: number) => Pro
 }
 
 /** Writes a new root-owned corrupt/<base> holding `bytes`; false when that failed (only the reason is kept then). */
-async function keepCopy(spool: FileSpool, bytes: Buffer, base: string, reason: string, from: string, uid: number, size: number): Promise<boolean> {
+async function keepCopy(spool: SpoolStore, bytes: Buffer, base: string, reason: string, from: string, uid: number, size: number): Promise<boolean> {
   let target = base;
   for (let n = 1; await lstat(spool.path('corrupt', target)).then(() => true, () => false); n++) target = `${base}.${n}`;
   try {

@@ -15,53 +15,35 @@
  *   `corrupt` set. Writers (`claim`, `recoverStale`) move them to corrupt/
  *   with a reason, never delete them, never crash on them.
  * - Every local I/O failure is an ioError (EX_TEMPFAIL): defer, never bounce.
+ * The file operations its parts share (commit, state, corrupt/) are store.ts's: this class is
+ * that store plus the `Spool` interface; claim.ts, drop.ts and recover.ts take the store.
  */
 import { constants } from 'node:fs';
-import { open, readFile, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { open, readFile } from 'node:fs/promises';
 import { EX, SysmailError } from '../core/errors.js';
-import type { Logger } from '../log/logger.js';
-import { completeState, encodeHeader, encodeState, freshState, MAX_HEADER_BYTES, parseHeader, parseState } from './format.js';
-import type { Area } from './fsutil.js';
-import { commitFile, ensureLayout, errnoOf, ioFail, listDir, runQueueCommit, tryRename, tryUnlink, writeNewFile } from './fsutil.js';
+import { completeState, encodeHeader, freshState, MAX_HEADER_BYTES, parseHeader, parseState } from './format.js';
+import { errnoOf, ioFail, listDir, tryRename, tryUnlink } from './fsutil.js';
 import { checkSize, DEFAULT_MAX_MESSAGE_SIZE } from './queue-commit.js';
-import { idGenerator, idTime, isValidId, parseId } from './ids.js';
+import { idTime, isValidId, parseId } from './ids.js';
 import { isAlive, selfToken, splitOwned } from './owner.js';
 import { FileClaim } from './claim.js';
-import type { Claim, DeliveryState, Envelope, QueuedMessage, Spool, SpoolArea } from './types.js';
+import { claimedId, SpoolStore, type SpoolOptions } from './store.js';
+import type { Claim, CorruptEntry, DeliveryState, Envelope, QueuedMessage, RecoveryReport, Spool, SpoolArea } from './types.js';
 
 export { canWriteQueue, submitToDrop } from './drop.js';
 export { ioStats } from './fsutil.js';
 export { idTime, isValidId, parseId } from './ids.js';
-export type { CorruptEntry, RecoveryReport } from './recover.js';
-
-export interface SpoolOptions {
-  dir: string;
-  /** "ram": the same files, no fsync (the spool is meant to be on tmpfs). */
-  mode?: 'disk' | 'ram';
-  now?: () => number;
-  random?: () => number;
-  /** Largest message accepted by submit and importDrop, in bytes. */
-  maxMessageSize?: number;
-  /** Receives a `corrupt` event for each file moved to corrupt/. */
-  logger?: Logger;
-  /**
-   * Checks and prepares what importDrop takes from drop/, as the sendmail path does (throws a
-   * SysmailError to refuse). The spool knows nothing of message formats; the CLI provides it.
-   */
-  prepareImport?: PrepareImport;
-}
-
-export type PrepareImport = (envelope: Envelope, message: Buffer) => Promise<{ sender: string; recipients: string[]; message: Buffer }>;
+export type { CorruptEntry, RecoveryReport } from './types.js';
+export { claimedId, type PrepareImport, type SpoolOptions } from './store.js';
 
 export function openSpool(opts: SpoolOptions): FileSpool {
   return new FileSpool(opts);
 }
 
-/** Recovery for the queue runner: see recover.ts. Accepts a spool root or an open spool. */
-export async function recoverStale(spool: string | FileSpool): Promise<import('./recover.js').RecoveryReport> {
-  const s = typeof spool === 'string' ? openSpool({ dir: spool }) : spool;
-  return (await import('./recover.js')).recoverStale(s);
+/** Recovery for the queue runner (recover.ts), of the spool at this root or of an open spool. */
+export async function recoverStale(spool: string | FileSpool): Promise<RecoveryReport> {
+  if (typeof spool === 'string') return openSpool({ dir: spool }).recoverStale();
+  return (await import('./recover.js')).recoverStale(spool);
 }
 
 export { DEFAULT_MAX_MESSAGE_SIZE };
@@ -115,12 +97,6 @@ async function readStateFile(path: string): Promise<StateRead> {
   return parseState(buf);
 }
 
-/** The id in an active/ name "<id>.<pid>.<start>.<boot>", or null for a foreign name. */
-export function claimedId(name: string): string | null {
-  const s = splitOwned(name);
-  return s && isValidId(s.tag) ? s.tag : null;
-}
-
 async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
@@ -129,57 +105,10 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
   return out;
 }
 
-export class FileSpool implements Spool {
-  readonly dir: string;
-  readonly mode: 'disk' | 'ram';
-  readonly maxMessageSize: number;
-  readonly now: () => number;
-  readonly random: () => number;
-  readonly logger: Logger | undefined;
-  readonly prepareImport: PrepareImport | undefined;
-  private readonly newId: () => string;
-  private layout: Promise<void> | null = null;
-  /** Files this instance moved to corrupt/, for recoverStale's report. */
-  readonly quarantined: { id: string; file: string; reason: string }[] = [];
-  /** Queue id -> the drop/ name it was imported from, so the log can link the two. */
-  readonly importedFrom = new Map<string, string>();
-
-  constructor(opts: SpoolOptions) {
-    this.dir = opts.dir;
-    this.mode = opts.mode ?? 'disk';
-    this.maxMessageSize = opts.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
-    this.now = opts.now ?? Date.now;
-    this.random = opts.random ?? Math.random;
-    this.logger = opts.logger;
-    this.prepareImport = opts.prepareImport;
-    this.newId = idGenerator(this.now, this.random);
-  }
-
-  /** fsync only on disk: on tmpfs it buys nothing and costs time. */
-  get sync(): boolean { return this.mode === 'disk'; }
-
-  path(area: Area, name = ''): string { return join(this.dir, area, name); }
-
-  /** Writers call this first; readers never do. */
-  prepare(): Promise<void> {
-    this.layout ??= ensureLayout(this.dir).catch((e) => {
-      this.layout = null;
-      throw ioFail(`cannot set up the spool ${this.dir}`, e);
-    });
-    return this.layout;
-  }
-
+export class FileSpool extends SpoolStore implements Spool {
   async submit(envelope: Envelope, message: Buffer): Promise<string> {
     checkSize(message, this.maxMessageSize);
     return this.commit(envelope, message);
-  }
-
-  /** The commit protocol for a message already size-checked (submit, importDrop): queue-commit.ts. */
-  async commit(envelope: Envelope, message: Buffer): Promise<string> {
-    const id = this.newId();
-    const made = await runQueueCommit({ dir: this.dir, id, envelope, message, sync: this.sync, layoutMade: this.layout !== null });
-    if (made) this.layout ??= Promise.resolve();
-    return id;
   }
 
   async list(area: SpoolArea = 'queue'): Promise<QueuedMessage[]> {
@@ -216,17 +145,6 @@ export class FileSpool implements Spool {
     } catch (e) {
       throw ioFail(`cannot read message ${id} in ${this.dir}`, e);
     }
-  }
-
-  /** Where a message is now: queue/, active/ (reported as queue) or failed/. */
-  async locate(id: string): Promise<{ area: SpoolArea; path: string; activeName?: string } | null> {
-    const exists = async (p: string) => stat(p).then(() => true, (e) => { if (errnoOf(e) === 'ENOENT') return false; throw e; });
-    if (await exists(this.path('queue', id))) return { area: 'queue', path: this.path('queue', id) };
-    const active = (await listDir(this.path('active'))).find((n) => claimedId(n) === id);
-    if (active) return { area: 'queue', path: this.path('active', active), activeName: active };
-    if (await exists(this.path('queue', id))) return { area: 'queue', path: this.path('queue', id) };
-    if (await exists(this.path('failed', id))) return { area: 'failed', path: this.path('failed', id) };
-    return null;
   }
 
   private async entry(id: string, area: SpoolArea, path: string, statePath: string): Promise<QueuedMessage | null> {
@@ -302,37 +220,6 @@ export class FileSpool implements Spool {
     return freshState(envelope);
   }
 
-  /** Durably replaces state/<id> (tmp + fsync + rename + fsync state/). */
-  async writeState(id: string, state: DeliveryState): Promise<void> {
-    try {
-      await commitFile(this.path('tmp', `${id}-state.${selfToken()}`), this.path('state', id), this.path('state'), [encodeState(state)], this.sync);
-    } catch (e) {
-      throw ioFail(`cannot write the delivery state of ${id}`, e);
-    }
-  }
-
-  /**
-   * Moves `src` into corrupt/ as `base` (or base.N when taken) with a
-   * `<name>.reason` record beside it. Returns the corrupt/ name, or null when
-   * `src` was already gone.
-   */
-  async quarantine(src: string, base: string, reason: string, id: string, from: string, extra: Record<string, unknown> = {}): Promise<string | null> {
-    await this.prepare();
-    let target = base;
-    for (let n = 1; await stat(this.path('corrupt', target)).then(() => true, () => false); n++) target = `${base}.${n}`;
-    if (!(await tryRename(src, this.path('corrupt', target)))) return null;
-    await this.recordCorrupt(target, reason, id, from, extra);
-    return target;
-  }
-
-  /** Writes corrupt/<name>.reason (not fsynced: losing a reason loses no mail) and reports it. */
-  async recordCorrupt(name: string, reason: string, id: string, from: string, extra: Record<string, unknown> = {}): Promise<void> {
-    const rec = { reason, from, id, at: new Date(this.now()).toISOString(), ...extra };
-    await writeNewFile(this.path('corrupt', `${name}.reason`), [Buffer.from(JSON.stringify(rec) + '\n')], false).catch(() => {});
-    this.quarantined.push({ id, file: name, reason });
-    this.logger?.event({ event: 'corrupt', id, reason: `${reason} (kept as corrupt/${name})` });
-  }
-
   /**
    * A claim for an admin command: also takes back a claim whose owner died,
    * and refuses (EX_TEMPFAIL) while a live process delivers the message.
@@ -387,8 +274,17 @@ export class FileSpool implements Spool {
     return (await import('./drop.js')).importDrop(this);
   }
 
+  /**
+   * Crash recovery (recover.ts). Run through a second instance without the logger, as the queue
+   * runner always has: the report is the caller's to log, once per file moved to corrupt/.
+   */
+  async recoverStale(): Promise<RecoveryReport> {
+    const quiet = new FileSpool({ dir: this.dir, mode: this.mode, now: this.now, random: this.random, maxMessageSize: this.maxMessageSize });
+    return (await import('./recover.js')).recoverStale(quiet);
+  }
+
   /** Entries of corrupt/ with their recorded reasons (reads only). */
-  async listCorrupt(): Promise<import('./recover.js').CorruptEntry[]> {
+  async listCorrupt(): Promise<CorruptEntry[]> {
     return (await import('./recover.js')).listCorrupt(this);
   }
 }

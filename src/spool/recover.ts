@@ -20,33 +20,15 @@ import { isValidId } from './ids.js';
 import { ageOf, ioFail, listDir, STALE_MS, tryRename, tryUnlink } from './fsutil.js';
 import type { Area } from './fsutil.js';
 import { isAlive, splitOwned } from './owner.js';
-import type { FileSpool } from './file-spool.js';
+import type { SpoolStore } from './store.js';
+import type { CorruptEntry, RecoveryReport, Spool } from './types.js';
 
-export interface RecoveryReport {
-  /** Ids whose claim had a dead owner, now back in queue/. */
-  recovered: string[];
-  /** tmp/ files of dead writers, removed. */
-  tmpRemoved: string[];
-  /** What this pass moved to corrupt/ (`id` is the queue id, or the corrupt/ name for foreign files). */
-  corrupt: { id: string; file: string; reason: string }[];
-  /** State files without a message, removed. */
-  orphansRemoved: string[];
-}
+export type { CorruptEntry, RecoveryReport } from './types.js';
 
-export interface CorruptEntry {
-  /** Name under corrupt/. */
-  name: string;
-  reason: string;
-  /** Where it came from, relative to the spool root. */
-  from: string | null;
-  at: string | null;
-  /** Owner of a refused drop file. */
-  uid: number | null;
-  size: number;
-}
+/** Recovery needs the store and the spool's readers and claims. */
+type RecoverableSpool = SpoolStore & Pick<Spool, 'list' | 'claim'>;
 
-
-export async function recoverStale(spool: FileSpool): Promise<RecoveryReport> {
+export async function recoverStale(spool: RecoverableSpool): Promise<RecoveryReport> {
   await spool.prepare();
   const report: RecoveryReport = { recovered: [], tmpRemoved: [], corrupt: [], orphansRemoved: [] };
   const mark = spool.quarantined.length;
@@ -100,7 +82,7 @@ export async function recoverStale(spool: FileSpool): Promise<RecoveryReport> {
   return report;
 }
 
-export async function listCorrupt(spool: FileSpool): Promise<CorruptEntry[]> {
+export async function listCorrupt(spool: SpoolStore): Promise<CorruptEntry[]> {
   try {
     const names = await listDir(spool.path('corrupt'));
     const out: CorruptEntry[] = [];

@@ -7,26 +7,8 @@
  * crash at any point leaves either no message or a complete one.
  */
 
-export type SubmitVia = 'sendmail' | 'send' | 'smtp' | 'drop' | 'bounce';
-
-export interface Envelope {
-  /** Envelope sender, fully qualified; "" is the null sender <>. */
-  sender: string;
-  /** Fully qualified recipients, before aliases (aliases are applied at delivery). */
-  recipients: string[];
-  /** ms since the epoch. */
-  submittedAt: number;
-  /** Who handed it to us: uid from the kernel (file owner or process), never from content. */
-  uid: number;
-  user: string;
-  via: SubmitVia;
-  /** DSN parameters from -N/-R/-V or ESMTP. */
-  notify?: string;
-  ret?: 'full' | 'hdrs';
-  envid?: string;
-  /** True for bounces we generated: never bounce a bounce. */
-  isBounce?: boolean;
-}
+export type { Envelope, SubmitVia } from '../message/envelope.js';
+import type { Envelope } from '../message/envelope.js';
 
 export type RecipientStatus = 'pending' | 'sent' | 'deferred' | 'failed';
 
@@ -113,4 +95,36 @@ export interface Spool {
   hold(id: string): Promise<boolean>;
   unhold(id: string): Promise<boolean>;
   remove(id: string): Promise<boolean>;
+  /**
+   * Crash recovery before a delivery pass (owner only; recover.ts): dead claims back to queue/,
+   * dead writers' temp files removed, unreadable files to corrupt/. The report is the caller's to log.
+   */
+  recoverStale(): Promise<RecoveryReport>;
+  /** Entries of corrupt/ with their recorded reasons (reads only). */
+  listCorrupt(): Promise<CorruptEntry[]>;
+  /** Queue id -> the drop/ name it was imported from (importDrop), so the log can link the two. */
+  readonly importedFrom?: ReadonlyMap<string, string>;
+}
+
+export interface RecoveryReport {
+  /** Ids whose claim had a dead owner, now back in queue/. */
+  recovered: string[];
+  /** tmp/ files of dead writers, removed. */
+  tmpRemoved: string[];
+  /** What this pass moved to corrupt/ (`id` is the queue id, or the corrupt/ name for foreign files). */
+  corrupt: { id: string; file: string; reason: string }[];
+  /** State files without a message, removed. */
+  orphansRemoved: string[];
+}
+
+export interface CorruptEntry {
+  /** Name under corrupt/. */
+  name: string;
+  reason: string;
+  /** Where it came from, relative to the spool root. */
+  from: string | null;
+  at: string | null;
+  /** Owner of a refused drop file. */
+  uid: number | null;
+  size: number;
 }

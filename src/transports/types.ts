@@ -6,7 +6,7 @@
  * failed (give up and bounce). It never throws for a delivery problem; a throw
  * means a bug or local trouble and is treated as deferred for all recipients.
  */
-import type { Envelope } from '../spool/types.js';
+import type { Envelope } from '../message/envelope.js';
 import type { Logger } from '../log/logger.js';
 import type { Config, TransportConfig } from '../config/types.js';
 

@@ -109,7 +109,7 @@ export async function startServe(host: TestHost, opts: { listen?: boolean } = {}
       if (gone) throw new Error(`sysmail serve exited early: ${err}`);
       return listen ? /listening on 127\.0\.0\.1:(\d+)/.exec(err) : /no listener/.exec(err);
     }, 10_000, 'sysmail serve to start');
-    // The pid file tells `sendmail` that serve will deliver (src/cli/submit.ts isServeRunning).
+    // The pid file tells `sendmail` that serve will deliver (src/submit/submit-core.ts isServeRunning).
     await waitUntil(() => existsSync(join(host.spool, 'serve.pid')), 5000, 'serve.pid');
     return {
       port: listen ? Number(m[1]) : null, child, stderr: () => err,

@@ -16,7 +16,7 @@ export interface DeliverNowOptions {
 
 export async function deliverNow(rt: Runtime, opts: DeliverNowOptions = {}): Promise<PassSummary> {
   const [{ runQueue }, { makeAliasExpander }, { repairSpool }] = await Promise.all([
-    import('../delivery/runner.js'), import('../router/alias-expander.js'), import('../delivery/maintenance.js'),
+    import('../delivery/runner.js'), import('../router/alias-expander.js'), import('./maintenance.js'),
   ]);
   const beforeDefer = rt.config.alerts.delayDsn
     ? (await import('../alerts/delay-dsn.js')).delayNotifier(rt.config, rt.spool, rt.log) : undefined;

@@ -1,6 +1,7 @@
 /**
- * What both submission shells share: submitAndKick (submit.ts, asynchronous: the full CLI, `send`,
- * `sendmail -bs`, `doctor --test-send`) and the sendmail fast path (sendmail-fast.ts, blocking).
+ * What both submission shells share: submitAndKick and queueRequest (submit.ts, asynchronous: the
+ * full CLI, `send`, `sendmail -bs`, `sysmail test`, serve's listener) and the sendmail fast path
+ * (cli/sendmail-fast.ts, blocking, bundled alone: keep this module's imports lean).
  * The calling user, the envelope made from a request, the `accepted` event, the logger of a submitter, and who starts
  * delivery. Loads no node:fs/promises and no node:child_process until it must spawn.
  *
@@ -27,6 +28,8 @@ export interface SubmitRequest {
   notify?: string;
   ret?: 'full' | 'hdrs';
   envid?: string;
+  /** How it arrived, for the `accepted` event ("smtp from 127.0.0.1"); default: `via`. */
+  origin?: string;
 }
 
 export type DeliveryMode = 'interactive' | 'background' | 'queue';
@@ -48,10 +51,27 @@ export function currentUserSync(): { uid: number; user: string } {
   }
 }
 
-/** The event logged once a message is in the queue. */
+/** What the `accepted` event says of a message: from a request, or read back after a drop/ import. */
+export interface AcceptedFacts {
+  from: string | null;
+  rcpt: string | null;
+  size: number | null;
+  /** How it arrived ("sendmail", "smtp from 127.0.0.1", "drop"). */
+  via: string;
+  user: string;
+  /** Said after the user, in parentheses ("from <drop name>"). */
+  note?: string;
+}
+
+/** The one `accepted` event, logged once a message is in the queue (every submit path, and drop/ imports). */
+export function acceptedEventOf(id: string, f: AcceptedFacts): LogEvent {
+  return { event: 'accepted', id, from: f.from, rcpt: f.rcpt, size: f.size, status: 'queued',
+    reason: `via ${f.via} by ${f.user}${f.note ? ` (${f.note})` : ''}` };
+}
+
+/** The `accepted` event of a request just committed. */
 export function acceptedEvent(id: string, req: SubmitRequest): LogEvent {
-  return { event: 'accepted', id, from: req.sender, rcpt: req.recipients.join(','), size: req.message.length,
-    status: 'queued', reason: `via ${req.via} by ${req.user}` };
+  return acceptedEventOf(id, { from: req.sender, rcpt: req.recipients.join(','), size: req.message.length, via: req.origin ?? req.via, user: req.user });
 }
 
 /** The event log of a submitter: an unprivileged one cannot write the system log; the importer logs for it. */

@@ -1,11 +1,11 @@
 /**
  * What most commands need: the validated config, the event log and the spool.
- * Loading is lazy and cheap; nothing here touches the network.
+ * Loading is lazy and cheap; nothing here touches the network. Used by the
+ * commands (cli/), serve and `-bs` (server/) and `sysmail test` (doctor/).
  */
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Spool } from '../spool/types.js';
-import type { ParsedOptions } from './options.js';
 import { submitterLog } from './submit-core.js';
 
 export interface Runtime {
@@ -17,13 +17,16 @@ export interface Runtime {
   verbose: boolean;
 }
 
-export async function loadConfigFrom(opts: ParsedOptions): Promise<Config> {
+/** The global options a runtime is loaded from (cli/options.ts ParsedOptions fits): --config, --spool, -v. */
+export type RuntimeOptions = Readonly<Record<string, string | string[] | boolean | undefined>>;
+
+export async function loadConfigFrom(opts: RuntimeOptions): Promise<Config> {
   if (typeof opts.spool === 'string') process.env.SYSMAIL_SPOOL = opts.spool;
   const { loadConfig } = await import('../config/load.js');
   return loadConfig({ path: typeof opts.config === 'string' ? opts.config : null });
 }
 
-export async function loadRuntime(opts: ParsedOptions, config?: Config): Promise<Runtime> {
+export async function loadRuntime(opts: RuntimeOptions, config?: Config): Promise<Runtime> {
   const cfg = config ?? await loadConfigFrom(opts);
   const [{ openSpool, canWriteQueue }, { createLogger }] = await Promise.all([
     import('../spool/file-spool.js'), import('../log/logger.js'),
