@@ -19,7 +19,7 @@
 import { constants } from 'node:fs';
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EX, SysmailError } from '../core/errors.js';
+import { tempError } from '../core/errors.js';
 import type { Logger } from '../log/logger.js';
 import { completeState, encodeHeader, encodeState, freshState, MAX_HEADER_BYTES, parseHeader, parseState } from './format.js';
 import type { Area } from './fsutil.js';
@@ -348,9 +348,8 @@ export class FileSpool implements Spool {
       const again = await this.claim(id);
       if (again) return again;
     }
-    throw new SysmailError('EBUSY', `message ${id} is being delivered right now`, {
-      exit: EX.TEMPFAIL, temporary: true, hint: 'try again in a minute (see `sysmail queue`)',
-    });
+    throw tempError('EDELIVERING', `message ${id} is being delivered right now`, undefined,
+      'try again in a minute (see `sysmail queue`)', {});
   }
 
   async hold(id: string): Promise<boolean> { return this.setHeld(parseId(id), true); }

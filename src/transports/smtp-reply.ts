@@ -10,7 +10,7 @@
  * Inputs are replies and nodemailer error objects, never secrets.
  */
 import { scrubText } from '../core/display.js';
-import { EX, SysmailError } from '../core/errors.js';
+import { SysmailError, tempError, type ErrorCode } from '../core/errors.js';
 import type { Outcome, RecipientResult } from './types.js';
 
 export type ResultTemplate = Omit<RecipientResult, 'rcpt'>;
@@ -139,8 +139,8 @@ const CONNECT: Record<string, string> = {
   EAI_AGAIN: 'host name lookup failed temporarily',
 };
 
-const defer = (code: string, message: string, hint?: string, dsn = '4.4.2', smtpCode?: number, cause?: unknown) =>
-  new SysmailError(code, message, { exit: EX.TEMPFAIL, temporary: true, hint, dsn, smtpCode, cause });
+const defer = (code: ErrorCode, message: string, hint?: string, dsn = '4.4.2', smtpCode?: number, cause?: unknown) =>
+  tempError(code, message, cause, hint, { dsn, smtpCode });
 
 /** TLS handshake and certificate errors (by the Node/OpenSSL code). */
 export function tlsError(code: string | undefined, detail: string, p: Peer, cause?: unknown): SysmailError {
