@@ -10,6 +10,7 @@
  * Inputs are replies and nodemailer error objects, never secrets.
  */
 import { scrubText } from '../core/display.js';
+import { failureResult } from '../core/outcome.js';
 import { SysmailError, tempError, type ErrorCode } from '../core/errors.js';
 import type { Outcome, RecipientResult } from './types.js';
 
@@ -114,14 +115,9 @@ export function fromReply(raw: string, command: string, p: Peer): ResultTemplate
   return { outcome, code: r.code, dsn: dsnFor(outcome, r), text };
 }
 
-/** The same SysmailError for every recipient, as a result. */
+/** The same SysmailError for every recipient, as a result (core/outcome.ts). */
 export function fromError(e: SysmailError): ResultTemplate {
-  return {
-    outcome: e.temporary ? 'deferred' : 'failed',
-    code: e.smtpCode,
-    dsn: e.dsn,
-    text: e.hint ? `${e.message} (${e.hint})` : e.message,
-  };
+  return failureResult(e);
 }
 
 const UNTRUSTED = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
