@@ -11,7 +11,7 @@
  * writes here on behalf of users). A new mailbox is created 0600 and, when an
  * owner is given, chowned to it.
  *
- * Failure: throws a temporary SysmailError (lock timeout: ELOCKED; I/O: EIO);
+ * Failure: throws a temporary SysmailError (lock timeout: ELOCKED; I/O: ELOCALIO);
  * the transport reports `deferred`, never a bounce.
  */
 import { constants } from 'node:fs';
