@@ -300,7 +300,7 @@ test('broken configs: each fails with EX_CONFIG and names the key and line', asy
         }
         assert.ok(err instanceof SysmailError, `${name} was accepted`);
         assert.equal(err.exit, EX.CONFIG);
-        assert.equal(err.code, 'ECONFIG');
+        assert.equal(err.code, 'EBADCONFIG');
         for (const want of expected) assert.ok(err.message.includes(want), `${name}: message lacks\n  ${want}\ngot:\n${err.message}`);
         assert.ok(!err.message.includes('hunter2'), 'a password leaked into the message');
       });

@@ -42,7 +42,7 @@ test('config file: profiles inherit [DEFAULT], no quote processing, like oci-com
 test('config file errors name file:line and the fix', () => {
   const err = (f: () => unknown) => { try { f(); } catch (e) { return e as SysmailError; } assert.fail('no error'); };
   const e1 = err(() => parseOciConfig('[DEFAULT]\nuser=x\nthis is not a setting\n', '/etc/oci/config'));
-  assert.equal(e1.code, 'ECONFIG');
+  assert.equal(e1.code, 'EBADCONFIG');
   assert.equal(e1.exit, 78);
   assert.match(e1.message, /^\/etc\/oci\/config:3: expected "key=value"/);
   assert.match(err(() => parseOciConfig('user=x\n', '/c')).message, /\/c:1: "user" appears before any \[PROFILE\]/);
@@ -82,7 +82,7 @@ test('API key loading: config and key permissions, fingerprint mismatch, suppres
 
     writeFileSync(cfgPath, `[DEFAULT]\ntenancy=T\nuser=U\nfingerprint=f\nkey_file=/nonexistent/key.pem\n`);
     await assert.rejects(loadApiKeyAuth({ configFile: cfgPath, profile: 'DEFAULT', home, env: {} }),
-      (e: SysmailError) => e.code === 'ECONFIG' && /cannot read OCI API key \/nonexistent\/key\.pem: ENOENT/.test(e.message));
+      (e: SysmailError) => e.code === 'EBADCONFIG' && /cannot read OCI API key \/nonexistent\/key\.pem: ENOENT/.test(e.message));
     writeFileSync(cfgPath, `[DEFAULT]\ntenancy=T\nfingerprint=f\nkey_file=${keyPath}\n`);
     await assert.rejects(loadApiKeyAuth({ configFile: cfgPath, profile: 'DEFAULT', home, env: {} }),
       (e: SysmailError) => /has no "user"/.test(e.message));

@@ -270,7 +270,7 @@ describe('readMessage', () => {
     const p = readMessage(s, { dotEnds: false, maxSize: 100 });
     s.write('partial');
     s.destroy(new Error('EIO: broken pipe'));
-    await assert.rejects(p, (e: unknown) => e instanceof SysmailError && e.code === 'EIO' && e.exit === EX.TEMPFAIL);
+    await assert.rejects(p, (e: unknown) => e instanceof SysmailError && e.code === 'ELOCALIO' && e.exit === EX.TEMPFAIL);
   });
 
   it('reads a real pipe from a child process', async () => {

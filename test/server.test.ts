@@ -225,7 +225,7 @@ describe('peer classification (pure)', () => {
 
   test('queue failures become 451 or 554, never 250', () => {
     const full = Object.assign(new Error('no space left'), { code: 'ENOSPC' });
-    const r1 = queueFailure(tempError('EIO', 'cannot queue the message: ENOSPC', full)) as Error & { responseCode: number };
+    const r1 = queueFailure(tempError('ELOCALIO', 'cannot queue the message: ENOSPC', full)) as Error & { responseCode: number };
     assert.equal(r1.responseCode, 451);
     assert.match(r1.message, /^4\.3\.0 .*ENOSPC/);
     const r2 = queueFailure(new SysmailError('ENUL', 'the message contains a NUL byte', { exit: EX.DATAERR, smtpCode: 554, dsn: '5.6.0' })) as Error & { responseCode: number };
@@ -591,7 +591,7 @@ describe('daemon guards', () => {
   test('reload keeps the old config when the new one is broken', async () => {
     const config = makeConfig(scratch());
     const rt = makeRuntime(config);
-    let next: () => Config = () => { throw new SysmailError('ECONFIG', 'sysmail.toml:3: general.max_message_size: bad', { exit: EX.CONFIG }); };
+    let next: () => Config = () => { throw new SysmailError('EBADCONFIG', 'sysmail.toml:3: general.max_message_size: bad', { exit: EX.CONFIG }); };
     const d = await startDaemon(rt, { listen: ['127.0.0.1:0'], loadConfig: async () => next() });
     cleanups.push(() => d.stop());
     const stderr = process.stderr.write;

@@ -253,7 +253,7 @@ describe('FileSpool', () => {
       let r = await recoverStale(dir);
       assert.deepEqual(r.recovered, [], 'a live owner keeps its claim');
       assert.equal((await spool.list())[0]?.id, id);
-      await assert.rejects(spool.hold(id), (e: unknown) => isSysmailError(e) && e.code === 'EBUSY' && e.temporary);
+      await assert.rejects(spool.hold(id), (e: unknown) => isSysmailError(e) && e.code === 'EDELIVERING' && e.temporary);
     } finally {
       kid.kill('SIGKILL');
       if (kid.exitCode === null && kid.signalCode === null) await once(kid, 'exit');

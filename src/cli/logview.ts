@@ -50,7 +50,7 @@ export async function logCommand(argv: string[]): Promise<number> {
   try { accessSync(file, constants.R_OK); } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === 'EACCES' || code === 'EPERM') {
-      throw new SysmailError('EPERM', `cannot read the event log ${file}: permission denied`, {
+      throw new SysmailError('ELOGPERM', `cannot read the event log ${file}: permission denied`, {
         exit: EX.NOPERM, hint: 'run `sysmail log` as root (the log is readable by root and its group only)' });
     }
   }

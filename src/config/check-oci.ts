@@ -21,7 +21,7 @@ export async function checkOciTransports(config: Config, opts: { home?: string; 
     const { topicRegionProblem } = await import('../transports/oci/regions.js');
     const why = topicRegionProblem(t.topicId, t.region);
     if (why) {
-      problems.push(new SysmailError('ECONFIG', `transports.${t.name}.region: ${why}`,
+      problems.push(new SysmailError('EBADCONFIG', `transports.${t.name}.region: ${why}`,
         { exit: EX.CONFIG, hint: `copy the topic's OCID and region from the same console page into transports.${t.name}` }));
     }
     if (t.auth !== 'api_key') continue;
@@ -30,9 +30,9 @@ export async function checkOciTransports(config: Config, opts: { home?: string; 
       const auth = await loadApiKeyAuth({ configFile: t.configFile, profile: t.profile, home: opts.home, env: opts.env });
       for (const w of auth.warnings) warnings.push(`transports.${t.name}: ${w.replace(/^WARNING: /, '')}`);
     } catch (err) {
-      const e = err instanceof SysmailError ? err : new SysmailError('ECONFIG', (err as Error).message, { exit: EX.CONFIG, cause: err });
+      const e = err instanceof SysmailError ? err : new SysmailError('EBADCONFIG', (err as Error).message, { exit: EX.CONFIG, cause: err });
       const root = process.geteuid?.() === 0 ? '' : ' (config check runs as this user: run it as the user that delivers, usually root)';
-      problems.push(new SysmailError('ECONFIG', `transports.${t.name} (auth = "api_key"): ${e.message}${root}`, { exit: EX.CONFIG, hint: e.hint, cause: e }));
+      problems.push(new SysmailError('EBADCONFIG', `transports.${t.name} (auth = "api_key"): ${e.message}${root}`, { exit: EX.CONFIG, hint: e.hint, cause: e }));
     }
   }
   return { problems, warnings };

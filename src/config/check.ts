@@ -31,7 +31,7 @@ export class ConfigInvalidError extends SysmailError {
     const problems = [...found].sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity));
     const lines = problems.map((p) => formatProblem(file, p));
     const head = problems.length === 1 ? lines[0]! : `${file}: ${problems.length} problems:\n  ${lines.join('\n  ')}`;
-    super('ECONFIG', head, {
+    super('EBADCONFIG', head, {
       exit: EX.CONFIG,
       hint: 'fix the configuration, then check it with `sysmail config check`',
     });

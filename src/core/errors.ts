@@ -7,32 +7,16 @@
  * Only src/cli/main.ts turns it into a process exit code.
  */
 
-/** sysexits.h, the only exit codes sysmail uses. */
-export const EX = {
-  OK: 0,
-  USAGE: 64, // command line usage error
-  DATAERR: 65, // bad input message
-  NOINPUT: 66, // input file missing or unreadable
-  NOUSER: 67, // addressee unknown
-  NOHOST: 68, // host name unknown
-  UNAVAILABLE: 69, // service unavailable
-  SOFTWARE: 70, // internal software error
-  OSERR: 71, // system error (fork, etc.)
-  OSFILE: 72, // critical OS file missing
-  CANTCREAT: 73, // can't create output file
-  IOERR: 74, // input/output error
-  TEMPFAIL: 75, // temporary failure; the caller may retry
-  PROTOCOL: 76, // remote error in protocol
-  NOPERM: 77, // permission denied
-  CONFIG: 78, // configuration error
-} as const;
+import { EX, isTemporary, type ExitCode } from './sysexits.js';
+import type { ErrorCode } from './codes.js';
 
-export type ExitCode = (typeof EX)[keyof typeof EX];
+export { EX, type ExitCode } from './sysexits.js';
+export type { ErrorCode } from './codes.js';
 
 export interface SysmailErrorOptions {
   /** sysexits value for the CLI. */
   exit: ExitCode;
-  /** True when trying again later may succeed (deferral, not bounce). */
+  /** True when trying again later may succeed (deferral, not bounce). Default: the sysexits table's flag. */
   temporary?: boolean;
   /** SMTP reply code to answer with (listener) or that the peer gave (transports). */
   smtpCode?: number;
@@ -44,19 +28,19 @@ export interface SysmailErrorOptions {
 }
 
 export class SysmailError extends Error {
-  readonly code: string;
+  readonly code: ErrorCode;
   readonly exit: ExitCode;
   readonly temporary: boolean;
   readonly smtpCode?: number;
   readonly dsn?: string;
   readonly hint?: string;
 
-  constructor(code: string, message: string, opts: SysmailErrorOptions) {
+  constructor(code: ErrorCode, message: string, opts: SysmailErrorOptions) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'SysmailError';
     this.code = code;
     this.exit = opts.exit;
-    this.temporary = opts.temporary ?? opts.exit === EX.TEMPFAIL;
+    this.temporary = opts.temporary ?? isTemporary(opts.exit);
     this.smtpCode = opts.smtpCode;
     this.dsn = opts.dsn;
     this.hint = opts.hint;
@@ -67,14 +51,22 @@ export class SysmailError extends Error {
 export const usageError = (message: string, hint?: string) =>
   new SysmailError('EUSAGE', message, { exit: EX.USAGE, hint });
 
-export const dataError = (code: string, message: string, hint?: string) =>
+export const dataError = (code: ErrorCode, message: string, hint?: string) =>
   new SysmailError(code, message, { exit: EX.DATAERR, hint, smtpCode: 554, dsn: '5.6.0' });
 
 export const configError = (message: string, hint?: string, cause?: unknown) =>
-  new SysmailError('ECONFIG', message, { exit: EX.CONFIG, hint, cause });
+  new SysmailError('EBADCONFIG', message, { exit: EX.CONFIG, hint, cause });
 
-export const tempError = (code: string, message: string, cause?: unknown, hint?: string) =>
-  new SysmailError(code, message, { exit: EX.TEMPFAIL, temporary: true, cause, hint, smtpCode: 451, dsn: '4.3.0' });
+/** The reply a temporary error carries: 451 4.3.0 unless the failure knows better (a peer's reply, 4.4.1...). */
+export interface TempReply {
+  smtpCode?: number;
+  dsn?: string;
+}
+
+/** A failure that a later try may cure: EX_TEMPFAIL, a deferral, 451. */
+export const tempError = (code: ErrorCode, message: string, cause?: unknown, hint?: string,
+  reply: TempReply = { smtpCode: 451, dsn: '4.3.0' }) =>
+  new SysmailError(code, message, { exit: EX.TEMPFAIL, temporary: true, cause, hint, smtpCode: reply.smtpCode, dsn: reply.dsn });
 
 /**
  * Local I/O trouble is always temporary (STYLE.md rule 3): a full disk or an
@@ -90,16 +82,25 @@ export function ioError(what: string, cause: unknown): SysmailError {
   const message = String((cause as Error)?.message ?? cause);
   // Node's own messages already start with the code ("ENOENT: no such file…"): say it once.
   const detail = errno && !message.startsWith(`${errno}:`) ? `${errno}: ${message}` : message;
-  return new SysmailError('EIO', `${what}: ${detail}`, {
-    exit: EX.TEMPFAIL, temporary: true, cause, hint, smtpCode: 451, dsn: '4.3.0',
-  });
+  return tempError('ELOCALIO', `${what}: ${detail}`, cause, hint);
 }
 
 export function isSysmailError(e: unknown): e is SysmailError {
   return e instanceof SysmailError;
 }
 
-/** Wraps anything thrown into a SysmailError (unknown errors are EX_SOFTWARE). */
+/**
+ * Wraps anything thrown into a SysmailError. What is not one already is a bug
+ * or a foreign error nobody classified: EINTERNAL, exit EX_SOFTWARE (70) and
+ * temporary. The two answer different questions on purpose. The exit code
+ * tells the caller of the CLI what happened to this process: a fault in
+ * sysmail, not an outage to sit out (and SYSMAIL_DEBUG prints the stack).
+ * `temporary` tells the mail path what to do with the message: an error we
+ * cannot classify must never bounce or lose it (STYLE.md rule 3), so a
+ * transport defers it and the listener answers 451, as Postfix defers when one
+ * of its own daemons fails. It is the one error whose flag overrides the
+ * sysexits table (where EX_SOFTWARE is hard, for a command's exit status).
+ */
 export function toSysmailError(e: unknown): SysmailError {
   if (e instanceof SysmailError) return e;
   return new SysmailError('EINTERNAL', e instanceof Error ? e.message : String(e), {

@@ -70,7 +70,7 @@ async function writeAtomic(path: string, data: string, mode: number): Promise<vo
 }
 
 function refuse(path: string, what: string): SysmailError {
-  return new SysmailError('EEXIST', `${path} already exists; the import did not overwrite it`, {
+  return new SysmailError('EIMPORTEXISTS', `${path} already exists; the import did not overwrite it`, {
     exit: EX.CANTCREAT,
     hint: `compare it with the ${what} printed by "sysmail import" without --write, or pass --force to replace it`,
   });

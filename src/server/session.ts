@@ -14,7 +14,7 @@ import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerAuthenticat
   SMTPServerOptions, SMTPServerSession } from 'smtp-server';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
-import { EX, isSysmailError } from '../core/errors.js';
+import { replyLine, smtpReplyFor } from '../core/outcome.js';
 import { relayVerdict, type PeerClass } from './network.js';
 import { LISTENER_CLOSE_TIMEOUT_MS, LISTENER_IDLE_TIMEOUT_MS, LISTENER_MAX_CLIENTS, LISTENER_MAX_RECIPIENTS } from '../config/defaults.js';
 import { formatDate } from '../message/prepare.js';
@@ -222,7 +222,7 @@ export function sessionOptions(env: SessionEnv): SMTPServerOptions {
   };
 }
 
-const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f]+/g, ' ').slice(0, 300);
+const oneLine = replyLine;
 
 async function parseAddress(raw: string, config: Config, allowNull: boolean): Promise<string> {
   if (allowNull && raw === '') return '';
@@ -255,11 +255,6 @@ async function acceptMessage(env: SessionEnv, session: SMTPServerSession, st: Co
 
 /** 451 for local trouble (the client keeps the message and retries), 554 when the message itself is refused. */
 export function queueFailure(err: unknown): Error {
-  if (isSysmailError(err)) {
-    const text = oneLine(err.message);
-    if (!err.temporary && err.smtpCode && err.smtpCode >= 500) return smtpReply(err.smtpCode, `${err.dsn ?? '5.6.0'} ${text}`);
-    if (!err.temporary && err.exit === EX.DATAERR) return smtpReply(554, `5.6.0 ${text}`);
-    return smtpReply(451, `4.3.0 Message not queued: ${text}`);
-  }
-  return smtpReply(451, `4.3.0 Message not queued: ${oneLine((err as Error)?.message ?? String(err))}`);
+  const r = smtpReplyFor(err);
+  return smtpReply(r.code, r.text);
 }

@@ -20,7 +20,7 @@
  */
 import { constants } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import { EX, SysmailError } from '../core/errors.js';
+import { tempError } from '../core/errors.js';
 import { completeState, encodeHeader, freshState, MAX_HEADER_BYTES, parseHeader, parseState } from './format.js';
 import { errnoOf, ioFail, listDir, tryRename, tryUnlink } from './fsutil.js';
 import { checkSize, DEFAULT_MAX_MESSAGE_SIZE } from './queue-commit.js';
@@ -235,9 +235,8 @@ export class FileSpool extends SpoolStore implements Spool {
       const again = await this.claim(id);
       if (again) return again;
     }
-    throw new SysmailError('EBUSY', `message ${id} is being delivered right now`, {
-      exit: EX.TEMPFAIL, temporary: true, hint: 'try again in a minute (see `sysmail queue`)',
-    });
+    throw tempError('EDELIVERING', `message ${id} is being delivered right now`, undefined,
+      'try again in a minute (see `sysmail queue`)', {});
   }
 
   async hold(id: string): Promise<boolean> { return this.setHeld(parseId(id), true); }

@@ -31,7 +31,7 @@ const STATUSES: readonly RecipientStatus[] = ['pending', 'sent', 'deferred', 'fa
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
 function badValue(field: string, why: string): SysmailError {
-  return new SysmailError('EENVELOPE', `envelope ${field} ${why}`, {
+  return new SysmailError('EBADENVELOPE', `envelope ${field} ${why}`, {
     exit: EX.DATAERR, smtpCode: 501, dsn: '5.5.4',
     hint: 'addresses and envelope parameters must not contain control characters (CR, LF, NUL)',
   });

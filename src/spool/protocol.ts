@@ -15,7 +15,7 @@
  * directory with O_RDONLY|O_DIRECTORY ('openDir'); 'writev' returns the bytes written.
  */
 import { join } from 'node:path';
-import { EX, SysmailError, ioError } from '../core/errors.js';
+import { SysmailError, ioError, tempError } from '../core/errors.js';
 
 /** Counters of what the spool wrote in this process (for tests and `bench`). */
 export const ioStats = { bytesWritten: 0, filesCreated: 0, fsyncs: 0, renames: 0, unlinks: 0 };
@@ -36,10 +36,8 @@ export function errnoOf(e: unknown): string | undefined {
 export function ioFail(what: string, cause: unknown): SysmailError {
   const err = ioError(what, cause);
   if (err.hint !== undefined || errnoOf(cause) !== 'ENOENT') return err;
-  return new SysmailError(err.code, err.message, {
-    exit: EX.TEMPFAIL, temporary: true, cause, smtpCode: 451, dsn: '4.3.0',
-    hint: 'the spool is not set up: create it with `sysmail install` (or run `sysmail flush` once as root), or check spool.dir',
-  });
+  return tempError(err.code, err.message, cause,
+    'the spool is not set up: create it with `sysmail install` (or run `sysmail flush` once as root), or check spool.dir');
 }
 
 /** Private areas are 0700: only the spool owner reads mail or state. */

@@ -25,7 +25,8 @@
  */
 import { basename } from 'node:path';
 import type { CommandTransportConfig } from '../config/types.js';
-import { EX } from '../core/errors.js';
+import { dsnForExit, isTemporary, sysExit } from '../core/sysexits.js';
+import { failureResult } from '../core/outcome.js';
 import type { OutgoingMessage, Outcome, RecipientResult, Transport, TransportContext } from './types.js';
 import { allRecipients } from './types.js';
 import { isRoot } from './fsutil.js';
@@ -62,14 +63,6 @@ export interface RunResult {
   spawnError?: NodeJS.ErrnoException;
 }
 
-const EX_NAMES = new Map<number, string>(Object.entries(EX).map(([k, v]) => [v, `EX_${k}`]));
-
-/** RFC 3463 status for a permanent sysexits status, as Postfix's sys_exits table has it. */
-const EX_DSN: Record<number, string> = {
-  [EX.USAGE]: '5.3.0', [EX.DATAERR]: '5.6.0', [EX.NOINPUT]: '5.3.0', [EX.NOUSER]: '5.1.1',
-  [EX.NOHOST]: '5.1.2', [EX.UNAVAILABLE]: '5.3.0', [EX.SOFTWARE]: '5.3.0', [EX.OSFILE]: '5.3.0',
-  [EX.CANTCREAT]: '5.2.0', [EX.IOERR]: '5.3.0', [EX.PROTOCOL]: '5.5.0', [EX.NOPERM]: '5.7.1', [EX.CONFIG]: '5.3.5',
-};
 
 /** First non-empty line of stderr, printable and bounded. */
 export function firstLine(stderr: string): string {
@@ -92,13 +85,11 @@ export function classifyExit(r: RunResult, what: string): { outcome: Outcome; co
   if (r.signal) return { outcome: 'deferred', dsn: '4.3.0', text: `${what} was killed by ${r.signal}${tail}` };
   if (r.code === null) return { outcome: 'deferred', dsn: '4.3.0', text: `${what} ended without an exit status${tail}` };
   const status = r.code;
-  const name = EX_NAMES.get(status);
+  const name = sysExit(status)?.name;
   const label = name ? `${status} (${name})` : String(status);
   if (status === 0) return { outcome: 'sent', code: 0, dsn: '2.0.0', text: `${what} exited 0` };
-  if (status === EX.TEMPFAIL || status === EX.OSERR) {
-    return { outcome: 'deferred', code: status, dsn: '4.3.0', text: `${what} exited ${label}${tail}` };
-  }
-  return { outcome: 'failed', code: status, dsn: EX_DSN[status] ?? '5.3.0', text: `${what} exited ${label}${tail}` };
+  // Retry or bounce, and the status, from Postfix's sys_exits table (core/sysexits.ts).
+  return { outcome: isTemporary(status) ? 'deferred' : 'failed', code: status, dsn: dsnForExit(status), text: `${what} exited ${label}${tail}` };
 }
 
 function killGroup(pid: number | undefined): void {
@@ -214,7 +205,7 @@ export function createCommandTransport(cfg: CommandTransportConfig, ctx: Transpo
         return allRecipients(rcpts, { outcome, code, dsn, text: reason });
       } catch (err) {
         // Local trouble (passwd unreadable, a bug): never a bounce.
-        return allRecipients(rcpts, { outcome: 'deferred', dsn: '4.3.0', text: `${what}: ${(err as Error).message}` });
+        return allRecipients(rcpts, failureResult(err, { deferOnly: true, codes: 'none', hint: false, prefix: `${what}: ` }));
       }
     },
     async close() {},

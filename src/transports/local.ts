@@ -17,7 +17,7 @@
 import { stat } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { LocalTransportConfig } from '../config/types.js';
-import { EX, SysmailError } from '../core/errors.js';
+import { tempError, type ErrorCode, type SysmailError } from '../core/errors.js';
 import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from './types.js';
 import { deliverToMaildir } from './maildir.js';
 import { addDeliveryHeaders, localPartOf, resultFromError } from './mailbox.js';
@@ -31,8 +31,8 @@ export interface LocalTransportOptions {
   mbox?: Pick<MboxOptions, 'lockWaitMs' | 'lockStaleMs' | 'lockPollMs'>;
 }
 
-function deferral(code: string, message: string, hint: string): SysmailError {
-  return new SysmailError(code, message, { exit: EX.TEMPFAIL, temporary: true, smtpCode: 451, dsn: '4.3.0', hint });
+function deferral(code: ErrorCode, message: string, hint: string): SysmailError {
+  return tempError(code, message, undefined, hint);
 }
 
 /** The user a recipient is for: "Name" -> "name", "user+detail" -> "user" when needed. */
@@ -49,7 +49,7 @@ export function createLocalTransport(cfg: LocalTransportConfig, ctx: TransportCo
 
   async function toMaildir(user: PasswdEntry, bytes: Buffer): Promise<string> {
     if (isAbsolute(cfg.maildirName) || cfg.maildirName.split('/').includes('..')) {
-      throw deferral('ECONFIG', `transports.${cfg.name}.maildir_name "${cfg.maildirName}" must be a path inside the home directory`,
+      throw deferral('EBADCONFIG', `transports.${cfg.name}.maildir_name "${cfg.maildirName}" must be a path inside the home directory`,
         'use a relative path such as "Maildir"');
     }
     if (!isAbsolute(user.home)) {

@@ -6,7 +6,7 @@
  * Pure functions. Addresses reaching here are already sanitised upstream; CR,
  * LF and NUL are still removed so a header can never be split.
  */
-import { isSysmailError, toSysmailError } from '../core/errors.js';
+import { failureResult } from '../core/outcome.js';
 import type { RecipientResult } from './types.js';
 
 function headerSafe(s: string): string {
@@ -26,14 +26,9 @@ export function localPartOf(addr: string): string {
 }
 
 /**
- * The result for a delivery that threw. Local trouble is temporary (STYLE.md
- * rule 3): anything not explicitly permanent becomes a deferral.
+ * The result for a delivery that threw (core/outcome.ts): anything not
+ * explicitly permanent is a deferral, with the 451/550 a final-delivery MTA gives.
  */
 export function resultFromError(rcpt: string, err: unknown): RecipientResult {
-  const e = toSysmailError(err);
-  const text = e.hint ? `${e.message} (${e.hint})` : e.message;
-  if (isSysmailError(err) && !err.temporary) {
-    return { rcpt, outcome: 'failed', code: e.smtpCode ?? 550, dsn: e.dsn ?? '5.3.0', text };
-  }
-  return { rcpt, outcome: 'deferred', code: e.smtpCode ?? 451, dsn: e.dsn ?? '4.3.0', text };
+  return { rcpt, ...failureResult(err, { codes: 'mta' }) };
 }

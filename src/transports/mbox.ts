@@ -11,13 +11,13 @@
  * writes here on behalf of users). A new mailbox is created 0600 and, when an
  * owner is given, chowned to it.
  *
- * Failure: throws a temporary SysmailError (lock timeout: ELOCKED; I/O: EIO);
+ * Failure: throws a temporary SysmailError (lock timeout: ELOCKED; I/O: ELOCALIO);
  * the transport reports `deferred`, never a bounce.
  */
 import { constants } from 'node:fs';
 import { lstat, open, unlink, type FileHandle } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { EX, ioError, SysmailError, tempError } from '../core/errors.js';
+import { ioError, SysmailError, tempError } from '../core/errors.js';
 import type { MboxTransportConfig } from '../config/types.js';
 import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from './types.js';
 import { errnoOf, writeAll } from './fsutil.js';
@@ -110,10 +110,8 @@ export async function dotLock(path: string, opts: MboxOptions = {}, shown = path
 }
 
 function refuse(path: string, why: string): SysmailError {
-  return new SysmailError('EMBOX', `refusing to append to ${path}: ${why}`, {
-    exit: EX.TEMPFAIL, temporary: true, smtpCode: 451, dsn: '4.3.0',
-    hint: 'the mailbox must be a regular file with one link, owned by its user; fix it, then run `sysmail flush`',
-  });
+  return tempError('EMBOX', `refusing to append to ${path}: ${why}`, undefined,
+    'the mailbox must be a regular file with one link, owned by its user; fix it, then run `sysmail flush`');
 }
 
 async function openMailbox(path: string, shown: string): Promise<{ fh: FileHandle; created: boolean }> {

@@ -16,7 +16,7 @@
 import { constants } from 'node:fs';
 import { mkdir, open, realpath, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { EX, SysmailError } from '../core/errors.js';
+import { tempError, type SysmailError } from '../core/errors.js';
 import { errnoOf } from './fsutil.js';
 
 export interface DirOwner { uid: number; gid: number }
@@ -33,10 +33,8 @@ export function inDir(dir: SafeDir, name: string): string {
 }
 
 export function refuseDir(path: string, why: string): SysmailError {
-  return new SysmailError('EUNSAFEDIR', `refusing to deliver into ${path}: ${why}`, {
-    exit: EX.TEMPFAIL, temporary: true, smtpCode: 451, dsn: '4.3.0',
-    hint: 'it must be a real directory (not a symbolic link) owned by the recipient; fix it, then run `sysmail flush`',
-  });
+  return tempError('EUNSAFEDIR', `refusing to deliver into ${path}: ${why}`, undefined,
+    'it must be a real directory (not a symbolic link) owned by the recipient; fix it, then run `sysmail flush`');
 }
 
 /** Opens `name` inside `parent` (never following a link), creating it (mode 0700) when `create`. */

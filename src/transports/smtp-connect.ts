@@ -9,11 +9,11 @@
  * a delayed ACK. Every failure is a deferring SysmailError.
  */
 import type { Socket } from 'node:net';
-import { EX, SysmailError } from '../core/errors.js';
+import { SysmailError, tempError, type ErrorCode } from '../core/errors.js';
 import { sessionError, type ClientError, type Peer } from './smtp-reply.js';
 
-const defer = (code: string, message: string, hint?: string, cause?: unknown) =>
-  new SysmailError(code, message, { exit: EX.TEMPFAIL, temporary: true, hint, dsn: '4.4.1', cause });
+const defer = (code: ErrorCode, message: string, hint?: string, cause?: unknown) =>
+  tempError(code, message, cause, hint, { dsn: '4.4.1' });
 
 /** Runs argv (no shell); resolves on exit status 0. */
 export async function runPreconnect(argv: string[], timeoutMs: number, name: string): Promise<void> {

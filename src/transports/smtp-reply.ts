@@ -10,7 +10,8 @@
  * Inputs are replies and nodemailer error objects, never secrets.
  */
 import { scrubText } from '../core/display.js';
-import { EX, SysmailError } from '../core/errors.js';
+import { failureResult } from '../core/outcome.js';
+import { SysmailError, tempError, type ErrorCode } from '../core/errors.js';
 import type { Outcome, RecipientResult } from './types.js';
 
 export type ResultTemplate = Omit<RecipientResult, 'rcpt'>;
@@ -114,14 +115,9 @@ export function fromReply(raw: string, command: string, p: Peer): ResultTemplate
   return { outcome, code: r.code, dsn: dsnFor(outcome, r), text };
 }
 
-/** The same SysmailError for every recipient, as a result. */
+/** The same SysmailError for every recipient, as a result (core/outcome.ts). */
 export function fromError(e: SysmailError): ResultTemplate {
-  return {
-    outcome: e.temporary ? 'deferred' : 'failed',
-    code: e.smtpCode,
-    dsn: e.dsn,
-    text: e.hint ? `${e.message} (${e.hint})` : e.message,
-  };
+  return failureResult(e);
 }
 
 const UNTRUSTED = new Set(['UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT',
@@ -139,8 +135,8 @@ const CONNECT: Record<string, string> = {
   EAI_AGAIN: 'host name lookup failed temporarily',
 };
 
-const defer = (code: string, message: string, hint?: string, dsn = '4.4.2', smtpCode?: number, cause?: unknown) =>
-  new SysmailError(code, message, { exit: EX.TEMPFAIL, temporary: true, hint, dsn, smtpCode, cause });
+const defer = (code: ErrorCode, message: string, hint?: string, dsn = '4.4.2', smtpCode?: number, cause?: unknown) =>
+  tempError(code, message, cause, hint, { dsn, smtpCode });
 
 /** TLS handshake and certificate errors (by the Node/OpenSSL code). */
 export function tlsError(code: string | undefined, detail: string, p: Peer, cause?: unknown): SysmailError {

@@ -28,7 +28,7 @@ import type { ConnectionOptions, TLSSocket } from 'node:tls';
 import type SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { SMTPConnectionSendInfo, SMTPEnvelopeDsn } from 'nodemailer/lib/smtp-connection';
 import { format } from 'node:util';
-import { EX, SysmailError } from '../core/errors.js';
+import { SysmailError, tempError, type ErrorCode } from '../core/errors.js';
 import type { SmtpTransportConfig } from '../config/types.js';
 import type { RecipientResult } from './types.js';
 import { fromError, fromReply, parseReply, peerLabel, sessionError, type ClientError, type Peer, type ResultTemplate } from './smtp-reply.js';
@@ -76,8 +76,8 @@ function diagnostics(log: (m: string) => void, name: string) {
   return { trace: f, debug: f, info: f, warn: f, error: f, fatal: f };
 }
 
-const defer = (code: string, message: string, hint: string, dsn = '4.7.0') =>
-  new SysmailError(code, message, { exit: EX.TEMPFAIL, temporary: true, hint, dsn });
+const defer = (code: ErrorCode, message: string, hint: string, dsn = '4.7.0') =>
+  tempError(code, message, undefined, hint, { dsn });
 
 export class SmtpSession {
   /** What the session is doing, for timeout messages. */

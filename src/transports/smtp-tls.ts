@@ -11,13 +11,13 @@
  */
 import type { ConnectionOptions, SecureContext } from 'node:tls';
 import { readFile } from 'node:fs/promises';
-import { EX, SysmailError } from '../core/errors.js';
+import { tempError } from '../core/errors.js';
 import type { SmtpTransportConfig } from '../config/types.js';
 
 export const SYSTEM_CA_FILES = ['/etc/pki/tls/certs/ca-bundle.crt', '/etc/ssl/certs/ca-certificates.crt'];
 
 const configTrouble = (message: string, hint: string, cause?: unknown) =>
-  new SysmailError('ESMTP_CONFIG', message, { exit: EX.TEMPFAIL, temporary: true, hint, dsn: '4.3.5', cause });
+  tempError('ESMTP_CONFIG', message, cause, hint, { dsn: '4.3.5' });
 
 async function readConfigured(path: string, what: string, keyPath: string): Promise<string> {
   try {
@@ -90,12 +90,12 @@ export function checkPin(cfg: SmtpTransportConfig, leafDer: Buffer | null, sha25
   const want = normalizePin(cfg.pinSha256);
   if (!want) throw configTrouble(`${k} is not a SHA-256 fingerprint (64 hex digits, colons allowed)`, 'print it with: openssl x509 -noout -fingerprint -sha256 -in cert.pem');
   if (!leafDer) {
-    throw new SysmailError('ESMTP_PIN', `${k} is set but the connection to ${cfg.host}:${cfg.port} is not encrypted, so there is no certificate to check`,
-      { exit: EX.TEMPFAIL, temporary: true, dsn: '4.7.5', hint: 'use security = "starttls" or "tls" with a pin' });
+    throw tempError('ESMTP_PIN', `${k} is set but the connection to ${cfg.host}:${cfg.port} is not encrypted, so there is no certificate to check`,
+      undefined, 'use security = "starttls" or "tls" with a pin', { dsn: '4.7.5' });
   }
   const got = sha256(leafDer);
   if (got !== want) {
-    throw new SysmailError('ESMTP_PIN', `TLS certificate of ${cfg.host}:${cfg.port} has SHA-256 fingerprint ${formatFingerprint(got)}, which does not match ${k}`,
-      { exit: EX.TEMPFAIL, temporary: true, dsn: '4.7.5', hint: `if the server's certificate was renewed on purpose, put the new fingerprint in ${k}; otherwise someone may be intercepting the connection` });
+    throw tempError('ESMTP_PIN', `TLS certificate of ${cfg.host}:${cfg.port} has SHA-256 fingerprint ${formatFingerprint(got)}, which does not match ${k}`,
+      undefined, `if the server's certificate was renewed on purpose, put the new fingerprint in ${k}; otherwise someone may be intercepting the connection`, { dsn: '4.7.5' });
   }
 }

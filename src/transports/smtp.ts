@@ -26,7 +26,7 @@
  */
 import { rewriteFrom } from './from-rewrite.js';
 import type { SecretRef, SmtpTransportConfig } from '../config/types.js';
-import { EX, SysmailError, configError, toSysmailError } from '../core/errors.js';
+import { EX, SysmailError, configError, tempError, toSysmailError } from '../core/errors.js';
 import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from './types.js';
 import { allRecipients } from './types.js';
 import { fromError, type Peer } from './smtp-reply.js';
@@ -82,8 +82,8 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
     } catch (e) {
       const se = toSysmailError(e);
       // The resolver's message names the source (file path, env name), never the value.
-      throw new SysmailError('ESMTP_SECRET', `cannot get the password for transports.${cfg.name}: ${se.message}`,
-        { exit: EX.TEMPFAIL, temporary: true, dsn: '4.3.5', hint: se.hint ?? `check transports.${cfg.name}.password`, cause: e });
+      throw tempError('ESMTP_SECRET', `cannot get the password for transports.${cfg.name}: ${se.message}`,
+        e, se.hint ?? `check transports.${cfg.name}.password`, { dsn: '4.3.5' });
     }
   })();
 
@@ -195,7 +195,7 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
 function asDeferral(e: unknown): SysmailError {
   const se = toSysmailError(e);
   if (se.temporary && se.exit === EX.TEMPFAIL) return se;
-  return new SysmailError(se.code, se.message, { exit: EX.TEMPFAIL, temporary: true, hint: se.hint, dsn: '4.3.0', cause: e });
+  return tempError(se.code, se.message, e, se.hint, { dsn: '4.3.0' });
 }
 
 /** DSN parameters of the submission (sendmail -N/-R/-V), passed on when the server supports DSN. */

@@ -10,6 +10,7 @@
  * A failing stream (EPIPE, closed stdout) defers every recipient; never throws.
  */
 import type { StdoutTransportConfig } from '../config/types.js';
+import { failureResult } from '../core/outcome.js';
 import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from './types.js';
 import { allRecipients } from './types.js';
 
@@ -62,7 +63,7 @@ export function createStdoutTransport(cfg: StdoutTransportConfig, _ctx: Transpor
         }
         return allRecipients(rcpts, { outcome: 'sent', code: 250, dsn: '2.0.0', text: 'written to stdout' });
       } catch (err) {
-        return allRecipients(rcpts, { outcome: 'deferred', dsn: '4.3.0', text: `cannot write to stdout: ${(err as Error).message}` });
+        return allRecipients(rcpts, failureResult(err, { deferOnly: true, codes: 'none', hint: false, prefix: 'cannot write to stdout: ' }));
       }
     },
     async close() {},

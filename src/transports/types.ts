@@ -10,7 +10,9 @@ import type { Envelope } from '../message/envelope.js';
 import type { Logger } from '../log/logger.js';
 import type { Config, TransportConfig } from '../config/types.js';
 
-export type Outcome = 'sent' | 'deferred' | 'failed';
+import type { Outcome } from '../core/outcome.js';
+
+export type { Outcome };
 
 export interface RecipientResult {
   rcpt: string;

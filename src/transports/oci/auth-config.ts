@@ -104,7 +104,7 @@ export function loadPrivateKey(pem: string, passphrase: string | undefined, path
     }
     return key;
   } catch (err) {
-    if ((err as { code?: string }).code === 'ECONFIG') throw err;
+    if ((err as { code?: string }).code === 'EBADCONFIG') throw err;
     throw configError(encrypted ? `cannot decrypt ${path}: the pass_phrase in ${where} is wrong`
       : `${path} is not a PEM private key: ${(err as Error).message}`,
       encrypted ? `correct pass_phrase in ${where}` : 'point key_file at the PEM private key whose public half you uploaded',

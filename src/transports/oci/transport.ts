@@ -15,7 +15,8 @@
  * Never throws for a delivery problem. Heavy modules (node:crypto, node:http)
  * load on the first delivery, not when the transport is created.
  */
-import { configError, isSysmailError, toSysmailError } from '../../core/errors.js';
+import { configError, isSysmailError } from '../../core/errors.js';
+import { failureResult } from '../../core/outcome.js';
 import type { OciTransportConfig } from '../../config/types.js';
 import { allRecipients, type OutgoingMessage, type RecipientResult, type Transport, type TransportContext } from '../types.js';
 import type { OciAuth } from './auth.js';
@@ -200,14 +201,12 @@ export function createOciTransport(cfg: OciTransportConfig, ctx: TransportContex
 
 /** Anything thrown on the way (network, timeout, auth setup, archive I/O) defers: nothing is lost. */
 function failureVerdict(err: unknown): Verdict {
-  if (isSysmailError(err)) {
-    return { outcome: 'deferred', dsn: err.dsn?.startsWith('4') ? err.dsn : '4.3.0',
-      text: err.hint ? `${err.message} (${err.hint})` : err.message };
-  }
+  const asResult = () => failureResult(err, { deferOnly: true, codes: 'none' });
+  if (isSysmailError(err)) return asResult();
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ETIMEDOUT') return { outcome: 'deferred', dsn: '4.4.2', text: `OCI Notifications: ${(err as Error).message}` };
   if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) {
     return { outcome: 'deferred', dsn: '4.4.1', text: `cannot reach OCI Notifications: ${code} ${(err as Error).message}` };
   }
-  return { outcome: 'deferred', dsn: '4.3.0', text: toSysmailError(err).message };
+  return asResult();
 }
