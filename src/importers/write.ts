@@ -14,6 +14,7 @@
 import { chmod, lstat, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { EX, SysmailError, ioError } from '../core/errors.js';
+import { fsyncDir } from '../core/fsync.js';
 import { tomlString } from './toml.js';
 import type { ImportResult } from './types.js';
 
@@ -43,10 +44,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try { await fh.sync(); } finally { await fh.close(); }
-}
 
 /** tmp -> write -> fsync -> rename -> fsync dir, with an explicit mode. */
 async function writeAtomic(path: string, data: string, mode: number): Promise<void> {

@@ -6,8 +6,7 @@
  * durable. Errors are the raw Node errors: callers wrap them with ioError so
  * local trouble always ends as a deferral.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { constants } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 
 /** Writes the whole buffer at the file's current position (or `position`), continuing short writes. */
 export async function writeAll(fh: FileHandle, data: Buffer, position: number | null = null): Promise<void> {
@@ -19,18 +18,8 @@ export async function writeAll(fh: FileHandle, data: Buffer, position: number | 
   }
 }
 
-/** fsync a directory so entries created or renamed in it survive a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
-  const fh = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await fh.sync();
-  } catch (err) {
-    // Some file systems (e.g. certain FUSE mounts) cannot fsync a directory; nothing more can be done there.
-    if ((err as NodeJS.ErrnoException).code !== 'EINVAL') throw err;
-  } finally {
-    await fh.close();
-  }
-}
+/** fsync a directory so entries created or renamed in it survive a crash (core/fsync.ts). */
+export { fsyncDir } from '../core/fsync.js';
 
 let counter = 0;
 /** A per-process unique token for file names; not a secret, so Math.random is enough. */

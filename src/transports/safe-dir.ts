@@ -18,6 +18,7 @@ import { mkdir, open, realpath, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { tempError, type SysmailError } from '../core/errors.js';
 import { errnoOf } from './fsutil.js';
+import { syncDirHandle } from '../core/fsync.js';
 
 export interface DirOwner { uid: number; gid: number }
 
@@ -112,7 +113,7 @@ export function parentAndName(path: string): { parent: string; name: string } {
   return { parent: dirname(abs), name: abs.slice(dirname(abs).length).replace(/^\//, '') };
 }
 
-/** fsync an open directory (some file systems cannot: EINVAL is ignored, as fsyncDir does). */
+/** fsync an open directory (core/fsync.ts: EINVAL, a file system that cannot, is not an error). */
 export async function syncDir(dir: SafeDir): Promise<void> {
-  try { await dir.fh.sync(); } catch (e) { if (errnoOf(e) !== 'EINVAL') throw e; }
+  await syncDirHandle(dir.fh);
 }
