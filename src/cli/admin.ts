@@ -170,7 +170,7 @@ export async function configCommand(argv: string[]): Promise<number> {
   if (action === 'check') {
     // Resolve every secret once: a missing password file should show up now, not at 3 a.m.
     const { checkSecrets } = await import('../config/secrets.js');
-    const { checkOciTransports } = await import('../config/check-oci.js');
+    const { checkOciTransports } = await import('../transports/oci/config-check.js');
     const oci = await checkOciTransports(config);
     for (const w of oci.warnings) process.stderr.write(`sysmail: warning: ${w}\n`);
     const problems = [...await checkSecrets(config), ...oci.problems];

@@ -35,7 +35,7 @@ export async function probeOci(cfg: OciTransportConfig, now: () => number = Date
   const name = `transport ${cfg.name}`;
   const out: CheckResult[] = [];
   const [{ realmDomain }, { checkUrl, createHttpClient }, signer] = await Promise.all([
-    import('../transports/oci/transport.js'), import('../transports/oci/http.js'), import('../transports/oci/signer.js'),
+    import('../transports/oci/transport.js'), import('../transports/http/client.js'), import('../transports/oci/signer.js'),
   ]);
   let auth;
   try {

@@ -17,7 +17,7 @@ import { X509Certificate, createPrivateKey, generateKeyPair, type KeyObject } fr
 import { promisify } from 'node:util';
 import { configError, tempError } from '../../core/errors.js';
 import { signRequest, httpDate, colonHex } from './signer.js';
-import { checkUrl, createHttpClient, type HttpClient } from './http.js';
+import { checkUrl, createHttpClient, type HttpClient } from '../http/client.js';
 import type { OciAuth, OciCredentials } from './auth.js';
 import { SHORT_REGIONS } from './regions.js';
 

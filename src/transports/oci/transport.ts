@@ -20,7 +20,8 @@ import { failureResult } from '../../core/outcome.js';
 import type { OciTransportConfig } from '../../config/types.js';
 import { allRecipients, type OutgoingMessage, type RecipientResult, type Transport, type TransportContext } from '../types.js';
 import type { OciAuth } from './auth.js';
-import { checkUrl, createHttpClient, type HttpClient, type HttpResponse } from './http.js';
+import { checkUrl, createHttpClient, type HttpClient, type HttpResponse } from '../http/client.js';
+import { httpStatusOutcome } from '../http/status.js';
 import { acquire, bucketFor } from './rate-limit.js';
 import { archiveMessage, archiveName } from './archive.js';
 import { extractText } from '../../message/text.js';
@@ -67,22 +68,17 @@ export function classifyResponse(res: Pick<HttpResponse, 'status' | 'body' | 'he
     message = res.body.slice(0, 200).replace(/\s+/g, ' ').trim();
   }
   const s = res.status;
-  if (s >= 200 && s < 300) {
+  const v = httpStatusOutcome(s);
+  if (v.outcome === 'sent') {
     const as = messageId ? ` as message ${messageId}` : '';
-    return { outcome: 'sent', code: s, dsn: '2.0.0', text: `published to OCI Notifications${as}${rid}` };
+    return { outcome: 'sent', code: s, dsn: v.dsn, text: `published to OCI Notifications${as}${rid}` };
   }
   const what = `OCI Notifications answered ${s}${code ? ` ${code}` : ''}${message ? `: ${message}` : ''}${rid}`;
-  if (s === 429) return { outcome: 'deferred', code: s, dsn: '4.7.0', text: `${what}; over the topic's publish rate, will retry` };
-  // 3xx: an endpoint that redirects is a configuration to fix, not a reason to bounce.
-  if (s >= 500 || s === 409 || s < 400) return { outcome: 'deferred', code: s, dsn: '4.3.0', text: what };
-  if (s === 401) {
-    return { outcome: 'deferred', code: s, dsn: '4.7.0',
-      text: `${what}; check the system clock, and that the key's fingerprint and OCIDs match the console ` +
-        "(or the instance's dynamic group)" };
-  }
-  const dsn = s === 404 ? '5.1.1' : s === 403 ? '5.7.1' : s === 413 ? '5.3.4' : s === 400 ? '5.6.0' : '5.0.0';
-  const hint = s === 404 ? '; check topic_id and that a policy allows this principal to "use ons-topics"' : '';
-  return { outcome: 'failed', code: s, dsn, text: what + hint };
+  const hint = v.class === 'rate-limited' ? "; over the topic's publish rate, will retry"
+    : v.class === 'unauthorized' ? "; check the system clock, and that the key's fingerprint and OCIDs match the console (or the instance's dynamic group)"
+    : v.class === 'not-found' ? '; check topic_id and that a policy allows this principal to "use ons-topics"'
+    : '';
+  return { outcome: v.outcome, code: s, dsn: v.dsn, text: what + hint };
 }
 
 /** Instance-principal sessions outlive one delivery pass: the token is good for minutes. */

@@ -8,8 +8,8 @@
  * SysmailError naming the transport's key, with the fix; what the OCI CLI
  * would only warn about (key file mode, fingerprint) is a warning.
  */
-import { EX, SysmailError } from '../core/errors.js';
-import type { Config } from './types.js';
+import { EX, SysmailError } from '../../core/errors.js';
+import type { Config } from '../../config/types.js';
 
 export interface OciCheck { problems: SysmailError[]; warnings: string[] }
 
@@ -18,7 +18,7 @@ export async function checkOciTransports(config: Config, opts: { home?: string; 
   const warnings: string[] = [];
   for (const t of Object.values(config.transports)) {
     if (t.type !== 'oci-notifications') continue;
-    const { topicRegionProblem } = await import('../transports/oci/regions.js');
+    const { topicRegionProblem } = await import('./regions.js');
     const why = topicRegionProblem(t.topicId, t.region);
     if (why) {
       problems.push(new SysmailError('EBADCONFIG', `transports.${t.name}.region: ${why}`,
@@ -26,7 +26,7 @@ export async function checkOciTransports(config: Config, opts: { home?: string; 
     }
     if (t.auth !== 'api_key') continue;
     try {
-      const { loadApiKeyAuth } = await import('../transports/oci/auth-config.js');
+      const { loadApiKeyAuth } = await import('./auth-config.js');
       const auth = await loadApiKeyAuth({ configFile: t.configFile, profile: t.profile, home: opts.home, env: opts.env });
       for (const w of auth.warnings) warnings.push(`transports.${t.name}: ${w.replace(/^WARNING: /, '')}`);
     } catch (err) {

@@ -1,7 +1,9 @@
 /**
- * The small HTTP client the OCI code uses: exact control over the headers
- * that are signed (fetch would rewrite host and content-length), one
- * keep-alive connection per delivery pass, and a hard deadline per request.
+ * The small HTTP client of the HTTP-based transports (OCI Notifications
+ * today): exact control over the headers that are signed (fetch would
+ * rewrite host and content-length), one keep-alive connection per delivery
+ * pass, and a hard deadline per request. `status.ts` maps a status code to
+ * a delivery outcome.
  *
  * Guarantees: every request ends within `timeoutMs` (then it rejects with
  * code ETIMEDOUT); responses are read up to 1 MiB; plain http:// is refused
