@@ -13,7 +13,7 @@
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { DeliveryState, Envelope, Spool } from '../spool/types.js';
-import { bounceRecipient } from '../delivery/bounce.js';
+import { bounceRecipient, deliveryReport } from '../delivery/bounce.js';
 import { formatDate } from '../message/prepare.js';
 import { isLocalRecipient } from '../router/router.js';
 import { age } from './notice.js';
@@ -55,26 +55,7 @@ export function buildDelayNotice(o: { id: string; envelope: Envelope; state: Del
   ].join('\n')).join('\n\n');
   const idx = o.raw.indexOf('\n\n');
   const headers = idx < 0 ? o.raw : o.raw.subarray(0, idx + 1);
-  const head = [
-    `From: Mail Delivery System <MAILER-DAEMON@${o.hostname}>`,
-    `To: <${o.to}>`,
-    'Subject: Delayed Mail (still being retried)',
-    `Date: ${date}`,
-    `Message-ID: <${o.id}.delay@${o.hostname}>`,
-    'Auto-Submitted: auto-replied',
-    'MIME-Version: 1.0',
-    `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
-    '',
-    'This is a MIME-encapsulated message.',
-    '',
-    `--${boundary}`,
-    'Content-Type: text/plain; charset=utf-8',
-    'Content-Transfer-Encoding: 8bit',
-    '',
-    human,
-    `--${boundary}`,
-    'Content-Type: message/delivery-status',
-    '',
+  const status = [
     `Reporting-MTA: dns; ${o.hostname}`,
     `X-Sysmail-Queue-ID: ${o.id}`,
     ...(o.envelope.envid ? [`Original-Envelope-Id: ${oneLine(o.envelope.envid)}`] : []),
@@ -82,12 +63,11 @@ export function buildDelayNotice(o: { id: string; envelope: Envelope; state: Del
     '',
     perRcpt,
     '',
-    `--${boundary}`,
-    'Content-Type: text/rfc822-headers',
-    '',
-    '',
   ].join('\n');
-  return Buffer.concat([Buffer.from(head, 'utf8'), headers, Buffer.from(`\n--${boundary}--\n`, 'utf8')]);
+  return deliveryReport({
+    hostname: o.hostname, to: o.to, subject: 'Delayed Mail (still being retried)', date,
+    messageId: `<${o.id}.delay@${o.hostname}>`, boundary, human, status, original: headers, headersOnly: true,
+  });
 }
 
 /** The runner's beforeDefer hook for alerts.delay_dsn. */

@@ -91,33 +91,47 @@ export function buildBounce(b: BounceInput, to: string): Buffer {
   ].join('\n');
 
   const headersOnly = b.envelope.ret === 'hdrs' || b.original.length > BOUNCE_ORIGINAL_MAX_BYTES;
+  return deliveryReport({
+    hostname: b.hostname, to, subject: 'Undelivered Mail Returned to Sender', date,
+    messageId: `<${b.boundarySeed}.bounce@${b.hostname}>`, boundary, human, status,
+    original: headersOnly ? headerBlock(b.original) : b.original, headersOnly,
+  });
+}
+
+/**
+ * The RFC 3464 frame every report of ours shares (bounces here, delay notices in alerts/): a
+ * multipart/report from MAILER-DAEMON with the human text, the delivery-status part, and the
+ * original (or only its headers).
+ */
+export function deliveryReport(r: { hostname: string; to: string; subject: string; date: string; messageId: string;
+  boundary: string; human: string; status: string; original: Buffer; headersOnly: boolean }): Buffer {
   const head = [
-    `From: Mail Delivery System <MAILER-DAEMON@${b.hostname}>`,
-    `To: <${to}>`,
-    `Subject: Undelivered Mail Returned to Sender`,
-    `Date: ${date}`,
-    `Message-ID: <${b.boundarySeed}.bounce@${b.hostname}>`,
+    `From: Mail Delivery System <MAILER-DAEMON@${r.hostname}>`,
+    `To: <${r.to}>`,
+    `Subject: ${r.subject}`,
+    `Date: ${r.date}`,
+    `Message-ID: ${r.messageId}`,
     `Auto-Submitted: auto-replied`,
     `MIME-Version: 1.0`,
-    `Content-Type: multipart/report; report-type=delivery-status; boundary="${boundary}"`,
+    `Content-Type: multipart/report; report-type=delivery-status; boundary="${r.boundary}"`,
     '',
     'This is a MIME-encapsulated message.',
     '',
-    `--${boundary}`,
+    `--${r.boundary}`,
     'Content-Type: text/plain; charset=utf-8',
     'Content-Transfer-Encoding: 8bit',
     '',
-    human,
-    `--${boundary}`,
+    r.human,
+    `--${r.boundary}`,
     'Content-Type: message/delivery-status',
     '',
-    status,
-    `--${boundary}`,
-    headersOnly ? 'Content-Type: text/rfc822-headers' : 'Content-Type: message/rfc822',
+    r.status,
+    `--${r.boundary}`,
+    r.headersOnly ? 'Content-Type: text/rfc822-headers' : 'Content-Type: message/rfc822',
     '',
     '',
   ].join('\n');
-  const original = headersOnly ? headerBlock(b.original) : b.original;
-  const tail = `${original.length && original[original.length - 1] !== 0x0a ? '\n' : ''}\n--${boundary}--\n`;
-  return Buffer.concat([Buffer.from(head, 'utf8'), original, Buffer.from(tail, 'utf8')]);
+  const o = r.original;
+  const tail = `${o.length && o[o.length - 1] !== 0x0a ? '\n' : ''}\n--${r.boundary}--\n`;
+  return Buffer.concat([Buffer.from(head, 'utf8'), o, Buffer.from(tail, 'utf8')]);
 }
