@@ -27,13 +27,20 @@ const OPERATORS: Record<string, string> = {
   '\n': 'several lines',
 };
 
-/** Split `cmd` like /bin/sh would, or say why only a shell can run it. */
-export function splitShellWords(cmd: string): SplitResult {
+/**
+ * The one word splitter, in two modes. 'shell': as /bin/sh would, or why only a shell can run it.
+ * 'literal': blanks, '...', "..." and backslashes only; every other character is itself (a
+ * nullmailer password may hold "$"). An unbalanced quote is never guessed at in either.
+ */
+function scanWords(cmd: string, mode: 'shell' | 'literal'): SplitResult {
+  const shell = mode === 'shell';
   const words: string[] = [];
   let cur = '';
   let inWord = false;
   let i = 0;
   const needShell = (reason: string): SplitResult => ({ argv: null, reason });
+  // Inside "...": what a backslash escapes (sh also takes $ ` and a line break there).
+  const dqEscapes = shell ? '$`"\\\n' : '"\\';
 
   while (i < cmd.length) {
     const ch = cmd[i]!;
@@ -44,14 +51,16 @@ export function splitShellWords(cmd: string): SplitResult {
       i++;
       continue;
     }
-    if (ch in OPERATORS) return needShell(OPERATORS[ch]!);
-    if (ch === '$') return needShell('a variable or command substitution ($)');
-    if (ch === '`') return needShell('a command substitution (`...`)');
-    if (ch === '*' || ch === '?' || ch === '[') return needShell(`a file-name pattern (${ch})`);
-    if (!inWord && ch === '~') return needShell('a home-directory "~"');
-    if (!inWord && ch === '#') return needShell('a comment (#)');
-    if (ch === '=' && inWord && words.length === 0 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(cur)) {
-      return needShell('an environment assignment (NAME=value)');
+    if (shell) {
+      if (ch in OPERATORS) return needShell(OPERATORS[ch]!);
+      if (ch === '$') return needShell('a variable or command substitution ($)');
+      if (ch === '`') return needShell('a command substitution (`...`)');
+      if (ch === '*' || ch === '?' || ch === '[') return needShell(`a file-name pattern (${ch})`);
+      if (!inWord && ch === '~') return needShell('a home-directory "~"');
+      if (!inWord && ch === '#') return needShell('a comment (#)');
+      if (ch === '=' && inWord && words.length === 0 && /^[A-Za-z_][A-Za-z0-9_]*$/.test(cur)) {
+        return needShell('an environment assignment (NAME=value)');
+      }
     }
     if (ch === "'") {
       const end = cmd.indexOf("'", i + 1);
@@ -67,10 +76,10 @@ export function splitShellWords(cmd: string): SplitResult {
       while (i < cmd.length) {
         const c = cmd[i]!;
         if (c === '"') { closed = true; i++; break; }
-        if (c === '$') return needShell('a variable or command substitution ($)');
-        if (c === '`') return needShell('a command substitution (`...`)');
-        if (c === '\\' && i + 1 < cmd.length && '$`"\\\n'.includes(cmd[i + 1]!)) {
-          if (cmd[i + 1] !== '\n') cur += cmd[i + 1];
+        if (shell && c === '$') return needShell('a variable or command substitution ($)');
+        if (shell && c === '`') return needShell('a command substitution (`...`)');
+        if (c === '\\' && i + 1 < cmd.length && dqEscapes.includes(cmd[i + 1]!)) {
+          if (!(shell && cmd[i + 1] === '\n')) cur += cmd[i + 1];
           i += 2;
           continue;
         }
@@ -81,21 +90,26 @@ export function splitShellWords(cmd: string): SplitResult {
       inWord = true;
       continue;
     }
-    if (ch === '\\') {
-      if (i + 1 >= cmd.length) return needShell('a trailing backslash');
-      if (cmd[i + 1] === '\n') { i += 2; continue; }
+    if (ch === '\\' && i + 1 < cmd.length) {
+      if (shell && cmd[i + 1] === '\n') { i += 2; continue; }
       cur += cmd[i + 1];
       inWord = true;
       i += 2;
       continue;
     }
+    if (ch === '\\' && shell) return needShell('a trailing backslash');
     cur += ch;
     inWord = true;
     i++;
   }
   if (inWord) words.push(cur);
-  if (words.length === 0) return needShell('an empty command');
+  if (shell && words.length === 0) return needShell('an empty command');
   return { argv: words };
+}
+
+/** Split `cmd` like /bin/sh would, or say why only a shell can run it. */
+export function splitShellWords(cmd: string): SplitResult {
+  return scanWords(cmd, 'shell');
 }
 
 /** The argv for a peer command: split when possible, else run through /bin/sh. */
@@ -111,34 +125,5 @@ export function commandArgv(cmd: string): { argv: string[]; shell: boolean; reas
  * Returns null for an unbalanced quote.
  */
 export function splitQuoted(s: string): string[] | null {
-  const words: string[] = [];
-  let cur = '';
-  let inWord = false;
-  let quote: '"' | "'" | null = null;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i]!;
-    if (quote) {
-      if (ch === quote) quote = null;
-      else if (ch === '\\' && quote === '"' && i + 1 < s.length && '"\\'.includes(s[i + 1]!)) cur += s[++i];
-      else cur += ch;
-      continue;
-    }
-    if (ch === ' ' || ch === '\t') {
-      if (inWord) words.push(cur);
-      cur = '';
-      inWord = false;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-      inWord = true;
-    } else if (ch === '\\' && i + 1 < s.length) {
-      cur += s[++i];
-      inWord = true;
-    } else {
-      cur += ch;
-      inWord = true;
-    }
-  }
-  if (quote) return null;
-  if (inWord) words.push(cur);
-  return words;
+  return scanWords(s, 'literal').argv;
 }
