@@ -33,13 +33,15 @@ if (problems.length === 0) process.exit(0);
 const warn = process.env.SYSMAIL_TEST_PREREQS === 'warn';
 console.error(`npm test: ${warn ? 'going on although' : 'stopped before running anything:'} the test suites need what is missing here:`);
 for (const p of problems) console.error(`  - ${p}`);
+// Root needs no sudo (a minimal Debian has none); anyone else does.
+const asRoot = process.getuid?.() === 0 ? '' : 'sudo ';
 console.error(`
 One command installs what is missing (Debian 12, as root) and runs everything — the suites,
 the packages and their checks — as CI does:
 
-    sudo npm run test:all
+    ${asRoot}npm run test:all
 ${missing.length ? `
-(only the packages: sudo apt-get install --no-install-recommends ${missing.join(' ')})` : ''}${warn ? '' : `
+(only the packages: ${asRoot}apt-get install --no-install-recommends ${missing.join(' ')})` : ''}${warn ? '' : `
 To run anyway and see which tests fail without them: SYSMAIL_TEST_PREREQS=warn npm test`}
 `);
 process.exit(warn ? 0 : 69);
