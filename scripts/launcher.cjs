@@ -101,7 +101,9 @@ if (/(^|\/)sendmail[^/]*$/.test(script) || first === 'sendmail' || (first && fir
   // run() is synchronous (no promise on the fast path): an exit code, or null for the full CLI.
   let code = null;
   try { code = fast.run(process.argv[1], process.argv.slice(2)); } catch (err) { code = fast.reportError(err); }
-  if (code === null) runMain(); else process.exitCode = code;
+  // Nothing left to wait for (standard error is written synchronously on Linux): exit now, which
+  // skips the environment and heap teardown of a natural exit (~0.9 ms); 'exit' handlers still run.
+  if (code === null) runMain(); else if (fast.settled()) process.exit(code); else process.exitCode = code;
 } else {
   runMain();
 }

@@ -12,6 +12,9 @@
  * before reading standard input, and the launcher (scripts/launcher.cjs) runs the full CLI, which
  * behaves and reports exactly as before.
  * Exit codes: as `sendmail` (main.ts); failures go through the same reportError.
+ * settled() says whether anything is still under way once run() has returned (only a syslog
+ * hand-off to logger(1)); when not, the launcher exits at once (process.exit: the 'exit' handlers
+ * run, Node's environment and heap teardown, ~0.9 ms, does not), else it waits for it.
  */
 import { loadConfigSync } from '../config/load-sync.js';
 import { createLogger } from '../log/logger.js';
@@ -46,8 +49,15 @@ export function run(script: string | undefined, argv: string[]): number | null {
   const id = submitSync({ dir: s.dir, mode: s.mode, maxMessageSize: config.general.maxMessageSize }, envelopeOf(req), req.message);
   log.event(acceptedEvent(id, req));
   if (a.deliveryMode !== 'queue') kickDelivery(s.dir, id, a.configFile);
-  if (config.log.syslog) void log.close();
+  if (config.log.syslog) { lingering = true; void log.close().finally(() => { lingering = false; }); }
   return 0;
+}
+
+let lingering = false;
+
+/** True when nothing this module started is still running: the process may exit at once. */
+export function settled(): boolean {
+  return !lingering;
 }
 
 export { reportError };
