@@ -121,3 +121,26 @@ test('the built fast path queues a message without node:fs/promises, and without
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the built fast path exits at once, but waits for its syslog hand-off to logger(1)', () => {
+  const dir = tempDir('sysmail-sync-');
+  try {
+    chmodSync(dir, 0o755);
+    const spool = join(dir, 'spool');
+    const config = join(dir, 'sysmail.toml');
+    const got = join(dir, 'syslog.txt');
+    // A logger(1) that is slow to take its input: an exit that did not wait would lose the line.
+    mkdirSync(join(dir, 'bin'));
+    writeFileSync(join(dir, 'bin', 'logger'), `#!/bin/sh\nsleep 0.3\ncat > ${JSON.stringify(got)}.part && mv ${JSON.stringify(got)}.part ${JSON.stringify(got)}\n`, { mode: 0o755 });
+    writeFileSync(config, `[general]\nhostname = "h.example.com"\naliases = false\n[spool]\ndir = "${spool}"\n[log]\nfile = "${join(dir, 'log')}"\nsyslog = true\n`
+      + `[transports.box]\ntype = "maildir"\npath = "${join(dir, 'Maildir')}"\n`, { mode: 0o600 });
+    const r = spawnSync(process.execPath, [cliPath, 'sendmail', '-C', config, '-odq', '-t'],
+      { input: 'To: a@example.com\nSubject: hi\n\nbody\n', encoding: 'utf8', env: { PATH: `${join(dir, 'bin')}:${process.env.PATH ?? '/usr/bin:/bin'}`, HOME: dir } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(readdirSync(join(spool, 'queue')).length, 1);
+    assert.match(readFileSync(join(dir, 'log'), 'utf8'), /"event":"accepted"/);
+    assert.match(readFileSync(got, 'utf8'), /"event":"accepted"/, 'logger(1) got the line before sendmail exited');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
