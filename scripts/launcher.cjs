@@ -43,10 +43,14 @@ function compile(name) {
       fd = fs.openSync(file, 'r');
       if (!trusted(fs.fstatSync(fd)) || !trusted(fs.statSync(dir))) { rec.status = 'untrusted'; rec.file = file; continue; }
       const c = fs.readFileSync(fd);
-      const nl = c.indexOf(10);
-      const got = nl > 0 ? c.toString('latin1', 0, nl) : '';
-      if (idAt < 0 || got !== stamp) { rec.status = 'stale'; rec.file = file; rec.detail = got; continue; }
-      cachedData = c.subarray(nl + 1);
+      // The stamp line compared byte by byte, the rest taken as a plain view: the first indexOf,
+      // latin1 toString and Buffer subarray of a process cost ~0.15 ms together.
+      if (idAt < 0 || !startsWithLine(c, stamp)) {
+        const nl = c.indexOf(10);
+        rec.status = 'stale'; rec.file = file; rec.detail = nl > 0 ? c.toString('latin1', 0, nl) : '';
+        continue;
+      }
+      cachedData = new Uint8Array(c.buffer, c.byteOffset + stamp.length + 1, c.length - stamp.length - 1);
       rec.file = file;
       break;
     } catch {
@@ -58,6 +62,13 @@ function compile(name) {
   const script = new Script(`(function (exports, require, module, __filename, __dirname) { ${source}\n})`, { filename: bundle, cachedData });
   if (cachedData) rec.status = script.cachedDataRejected ? 'rejected' : 'used';
   return { rec, script, cacheName };
+}
+
+/** Whether bytes begin with the line `text` (ASCII) and its newline. */
+function startsWithLine(bytes, text) {
+  if (bytes.length <= text.length || bytes[text.length] !== 10) return false;
+  for (let i = 0; i < text.length; i++) if (bytes[i] !== text.charCodeAt(i)) return false;
+  return true;
 }
 
 /** How the cache of a bundle this process did not load would fare (doctor, cache status). */
