@@ -82,7 +82,8 @@ function envPaths(env: NodeJS.ProcessEnv, p: Problems): EnvPaths {
     if (v && !v.startsWith('/')) p.add([`$${name}`], `must be an absolute path (got "${v}"); export ${name}="$PWD/${v}"`);
   }
   const ok = (v: string | undefined) => (v && v.startsWith('/') ? v : undefined);
-  const paths = D.statePaths({ ...env, SYSMAIL_STATE_DIR: ok(env.SYSMAIL_STATE_DIR) });
+  // Only the one variable statePaths reads: spreading process.env costs a getenv per variable.
+  const paths = D.statePaths({ SYSMAIL_STATE_DIR: ok(env.SYSMAIL_STATE_DIR) });
   return { ...paths, spoolOverride: ok(env.SYSMAIL_SPOOL) ?? null };
 }
 
