@@ -75,12 +75,15 @@ for (const v of ['split', 'split-lean', 'split-toml', 'single', 'cjs', 'cjs-cach
   // A snapshot's argv[1] is not a script, and sendmail-only has no flush command: -odq only.
   if (!v.startsWith('snapshot') && v !== 'sendmail-only') all[`${v} -t`] = [node, ...pre, 'sendmail', '-C', config, '-t'];
 };
-// --extra LABEL=PATH (repeatable): another built CLI, as `LABEL -odq` and `LABEL -t`.
+// --extra LABEL=PATH (repeatable): another built CLI, as `LABEL -odq`, `LABEL -t`, and
+// `LABEL -t (serve running)` / `LABEL -t (path unit)` (set up as the variants of the same names).
 const extras = process.argv.flatMap((a, i) => (a === '--extra' ? [process.argv[i + 1]] : []));
 for (const e of extras) {
   const [label, path] = e.split('=');
   all[`${label} -odq`] = [node, resolve(path), 'sendmail', '-C', config, '-odq', '-t'];
-  all[`${label} -t`] = [node, resolve(path), 'sendmail', '-C', config, '-t'];
+  for (const t of ['-t', '-t (serve running)', '-t (path unit)']) all[`${label} ${t}`] = [node, resolve(path), 'sendmail', '-C', config, '-t'];
+  SETUP[`${label} -t (serve running)`] = SETUP['sendmail -t (serve running)'];
+  SETUP[`${label} -t (path unit)`] = SETUP['sendmail -t (path unit)'];
 }
 const base4 = ['node -e 0', 'node write+fsync', 'sendmail -odq -t', 'sendmail -t', 'sendmail -t (serve running)', 'sendmail -t (path unit)'];
 const names = want === 'default' ? base4

@@ -10,7 +10,7 @@
  * in the spool); otherwise a detached `sysmail flush --id ID` is started (as dma does).
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { userName } from '../system/host-facts.js';
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import { FLUSH_PATH_MARKER } from '../config/defaults.js';
@@ -44,7 +44,7 @@ export function envelopeOf(req: SubmitRequest, now: number = Date.now()): Envelo
 export function currentUserSync(): { uid: number; user: string } {
   const uid = process.getuid?.() ?? 0;
   try {
-    return { uid, user: userInfo().username };
+    return { uid, user: userName() };
   } catch {
     return { uid, user: uid === 0 ? 'root' : `uid${uid}` };
   }
