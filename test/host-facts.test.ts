@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as os from 'node:os';
-import { homedir, hostname, passwdName, userName } from '../src/system/host-facts.js';
+import { homedir, hostname, passwdName, userName } from '../src/core/host-facts.js';
 
 test('hostname, home directory and user name are the ones node:os gives', () => {
   assert.equal(hostname(), os.hostname());

@@ -15,7 +15,7 @@
  * message are the same functions.
  */
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
-import { hostname, homedir } from '../system/host-facts.js';
+import { hostname, homedir } from '../core/host-facts.js';
 import { dirname, resolve } from 'node:path';
 import { configError } from '../core/errors.js';
 import type { Config } from './types.js';

@@ -7,7 +7,7 @@
  * one ConfigInvalidError (EX_CONFIG) as FILE:LINE: dotted.key: what; fix.
  * Nothing is guessed: unknown keys, wrong types and contradictions are errors.
  */
-import { hostname as osHostname, homedir as osHomedir } from '../system/host-facts.js';
+import { hostname as osHostname, homedir as osHomedir } from '../core/host-facts.js';
 import type { AlertsConfig, Config, GeneralConfig, ListenerConfig, LogConfig, MetricsConfig, RouteConfig, RouteMatch, SecretRef, SpoolConfig, TransportConfig } from './types.js';
 import { ConfigInvalidError, isTable, Problems, Reader, type Table } from './check.js';
 import { locateKeys, type KeyPath } from './locate.js';

@@ -10,7 +10,7 @@
  * in the spool); otherwise a detached `sysmail flush --id ID` is started (as dma does).
  */
 import { existsSync, readFileSync, realpathSync } from 'node:fs';
-import { userName } from '../system/host-facts.js';
+import { userName } from '../core/host-facts.js';
 import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import { FLUSH_PATH_MARKER } from '../config/defaults.js';
