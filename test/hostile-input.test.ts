@@ -12,15 +12,14 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { cliPath, fixtures } from './helpers/paths.js';
 import { makeHost, runCli, waitForIdleSpool, waitUntil, type RunResult, type TestHost } from './helpers/cli.js';
 import { startSink, type Sink, type SinkMessage } from './helpers/smtp-sink.js';
-import { startFakeOci, type FakeOci } from './helpers/fake-oci.js';
-import { keyFingerprint } from '../src/transports/oci/signer.js';
+import { startFakeOci, writeApiKeyConfig, type FakeOci } from './helpers/fake-oci.js';
 
 const HOSTILE = join(fixtures, 'hostile');
 const LIMIT = 4 * 1024 * 1024;
@@ -594,18 +593,11 @@ test(`OCI path: ${ociCases.length} hostile messages published within the service
   cleanups.push(() => fake.close());
   const h = makeHost();
   cleanups.push(() => rmSync(h.dir, { recursive: true, force: true }));
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const ociDir = join(h.dir, 'oci');
-  mkdirSync(ociDir, { mode: 0o700 });
-  writeFileSync(join(ociDir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
-  const tenancy = 'ocid1.tenancy.oc1..aaaaaaaahostiletenancy';
-  const user = 'ocid1.user.oc1..aaaaaaaahostileuser';
-  const fp = keyFingerprint(publicKey);
-  writeFileSync(join(ociDir, 'config'), `[DEFAULT]\nuser=${user}\nfingerprint=${fp}\ntenancy=${tenancy}\nregion=us-phoenix-1\nkey_file=${join(ociDir, 'key.pem')}\n`, { mode: 0o600 });
-  fake.registerApiKey(`${tenancy}/${user}/${fp}`, publicKey);
+  const ociConfig = await writeApiKeyConfig(fake, join(h.dir, 'oci'),
+    { tenancy: 'ocid1.tenancy.oc1..aaaaaaaahostiletenancy', user: 'ocid1.user.oc1..aaaaaaaahostileuser', region: 'us-phoenix-1' });
   h.writeConfig(`[general]\nhostname = "web1"\ndomain = "example.com"\naliases = false\n`
     + `[transports.ons]\ntype = "oci-notifications"\ntopic_id = "ocid1.onstopic.oc1.phx.${randomBytes(8).toString('hex')}"\nregion = "us-phoenix-1"\n`
-    + `endpoint = "${fake.url}"\nconfig_file = "${join(ociDir, 'config')}"\ntimeout = "10s"\n`);
+    + `endpoint = "${fake.url}"\nconfig_file = "${ociConfig}"\ntimeout = "10s"\n`);
   for (const c of ociCases) {
     const head = Buffer.from(`From: root@example.com\nTo: ops@example.com\nSubject: ${c.subject}\n${c.extraHead ?? ''}\n`);
     const r = await runCli(['sendmail', '-i', '-odq', 'ops@example.com'], { input: Buffer.concat([head, Buffer.from(c.body)]), env: h.env });

@@ -8,12 +8,11 @@
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeHost, runCli } from './helpers/cli.js';
-import { startFakeOci } from './helpers/fake-oci.js';
-import { keyFingerprint } from '../src/transports/oci/signer.js';
+import { startFakeOci, writeApiKeyConfig } from './helpers/fake-oci.js';
 
 const cleanups: Array<() => unknown> = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });
@@ -64,19 +63,12 @@ test("a Japanese admin's day: cron, mailx, dnf-automatic and Shift_JIS mail reac
   cleanups.push(() => fake.close());
   const h = makeHost();
   cleanups.push(() => rmSync(h.dir, { recursive: true, force: true }));
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const ociDir = join(h.dir, 'oci');
-  mkdirSync(ociDir, { mode: 0o700 });
-  writeFileSync(join(ociDir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
-  const tenancy = 'ocid1.tenancy.oc1..aaaaaaaajapanesetenancy';
-  const user = 'ocid1.user.oc1..aaaaaaaajapaneseuser';
-  const fp = keyFingerprint(publicKey);
-  writeFileSync(join(ociDir, 'config'), `[DEFAULT]\nuser=${user}\nfingerprint=${fp}\ntenancy=${tenancy}\nregion=ap-tokyo-1\nkey_file=${join(ociDir, 'key.pem')}\n`, { mode: 0o600 });
-  fake.registerApiKey(`${tenancy}/${user}/${fp}`, publicKey);
+  const ociConfig = await writeApiKeyConfig(fake, join(h.dir, 'oci'),
+    { tenancy: 'ocid1.tenancy.oc1..aaaaaaaajapanesetenancy', user: 'ocid1.user.oc1..aaaaaaaajapaneseuser', region: 'ap-tokyo-1' });
   const maildir = join(h.dir, 'Maildir');
   h.writeConfig(`[general]\nhostname = "web1"\ndomain = "example.com"\naliases = false\n`
     + `[transports.ons]\ntype = "oci-notifications"\ntopic_id = "ocid1.onstopic.oc1.nrt.${randomBytes(8).toString('hex')}"\nregion = "ap-tokyo-1"\n`
-    + `endpoint = "${fake.url}"\nconfig_file = "${join(ociDir, 'config')}"\ntimeout = "10s"\n`
+    + `endpoint = "${fake.url}"\nconfig_file = "${ociConfig}"\ntimeout = "10s"\n`
     + `[transports.box]\ntype = "maildir"\npath = "${maildir}"\n`
     + `[[routes]]\nname = "all"\ntransports = ["ons", "box"]\nmode = "fanout"\n`);
 

@@ -161,16 +161,23 @@ export class FileSpool extends SpoolStore implements Spool {
     return m;
   }
 
-  async claim(idIn: string): Promise<Claim | null> {
-    const id = parseId(idIn);
+  /** The claim itself: queue/<id> renamed to active/<id>.<owner>; null when someone else was first. */
+  private async take(id: string): Promise<{ name: string; file: string } | null> {
     await this.prepare();
     const name = `${id}.${selfToken()}`;
     const file = this.path('active', name);
     try {
-      if (!(await tryRename(this.path('queue', id), file))) return null;
+      return (await tryRename(this.path('queue', id), file)) ? { name, file } : null;
     } catch (e) {
       throw ioFail(`cannot claim message ${id} in ${this.dir}`, e);
     }
+  }
+
+  async claim(idIn: string): Promise<Claim | null> {
+    const id = parseId(idIn);
+    const taken = await this.take(id);
+    if (taken === null) return null;
+    const { name, file } = taken;
     try {
       const e = await readEntry(file);
       if (e === null) return null;
@@ -196,14 +203,9 @@ export class FileSpool extends SpoolStore implements Spool {
     const id = parseId(idIn);
     const r = parseHeader(Buffer.concat([encodeHeader(envelope, message.length), message]), true);
     if (!r.ok) return this.claim(id); // cannot happen (submit wrote these bytes): the disk decides
-    await this.prepare();
-    const name = `${id}.${selfToken()}`;
-    const file = this.path('active', name);
-    try {
-      if (!(await tryRename(this.path('queue', id), file))) return null;
-    } catch (e) {
-      throw ioFail(`cannot claim message ${id} in ${this.dir}`, e);
-    }
+    const taken = await this.take(id);
+    if (taken === null) return null;
+    const { name, file } = taken;
     try {
       return new FileClaim(this, id, name, r.envelope, await this.claimedState(id, r.envelope), r.headerLength, message);
     } catch (err) {

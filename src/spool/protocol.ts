@@ -117,13 +117,8 @@ export function* writeNewFile<H>(path: string, chunks: Buffer[], sync: boolean, 
   }
 }
 
-/**
- * Replacing a file (state/<id>): new file at `tmpPath`, fsync, rename to `finalPath`, fsync
- * `finalDir`. A crash before the rename leaves only a temp file; after it, a complete file, and
- * the old content survives until then.
- */
-export function* commitFile<H>(tmpPath: string, finalPath: string, finalDir: string, chunks: Buffer[], sync: boolean): Steps<H> {
-  yield* writeNewFile<H>(tmpPath, chunks, sync);
+/** Renames the temp file to its final name; on failure removes the temp file (it is ours). */
+function* renameIntoPlace<H>(tmpPath: string, finalPath: string): Steps<H> {
   try {
     yield { op: 'rename', from: tmpPath, to: finalPath };
     ioStats.renames++;
@@ -131,6 +126,16 @@ export function* commitFile<H>(tmpPath: string, finalPath: string, finalDir: str
     yield* quietly<H>({ op: 'unlink', path: tmpPath });
     throw e;
   }
+}
+
+/**
+ * Replacing a file (state/<id>): new file at `tmpPath`, fsync, rename to `finalPath`, fsync
+ * `finalDir`. A crash before the rename leaves only a temp file; after it, a complete file, and
+ * the old content survives until then.
+ */
+export function* commitFile<H>(tmpPath: string, finalPath: string, finalDir: string, chunks: Buffer[], sync: boolean): Steps<H> {
+  yield* writeNewFile<H>(tmpPath, chunks, sync);
+  yield* renameIntoPlace<H>(tmpPath, finalPath);
   crashPoint('after-rename');
   // A failure here leaves the file in place but not known durable: the caller reports a temporary
   // failure, and a retrying client may cause a duplicate, never a loss.
@@ -153,13 +158,7 @@ export function* commitFile<H>(tmpPath: string, finalPath: string, finalDir: str
 export function* commitNewFile<H>(tmpPath: string, finalPath: string, finalDir: string, chunks: Buffer[], sync: boolean): Steps<H> {
   const h = yield* createAndWrite<H>(tmpPath, chunks, 0o600);
   try {
-    try {
-      yield { op: 'rename', from: tmpPath, to: finalPath };
-      ioStats.renames++;
-    } catch (e) {
-      yield* quietly<H>({ op: 'unlink', path: tmpPath });
-      throw e;
-    }
+    yield* renameIntoPlace<H>(tmpPath, finalPath);
     crashPoint('after-rename');
     // A failure from here leaves the file in place but not known durable: the caller reports a
     // temporary failure, and a retrying client may cause a duplicate, never a loss.

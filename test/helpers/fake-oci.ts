@@ -308,3 +308,22 @@ export async function startFakeOci(opts: FakeOciOptions = {}): Promise<FakeOci> 
   };
   return fake;
 }
+
+/**
+ * An OCI CLI config file and API key in `dir` (made 0700), for `profile DEFAULT`, whose public key
+ * the fake knows: what an admin's ~/.oci holds. Returns the config file's path.
+ */
+export async function writeApiKeyConfig(fake: FakeOci, dir: string, o: { tenancy: string; user: string; region: string }): Promise<string> {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { keyFingerprint } = await import('../../src/transports/oci/signer.js');
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  mkdirSync(dir, { mode: 0o700 });
+  writeFileSync(join(dir, 'key.pem'), privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), { mode: 0o600 });
+  const fp = keyFingerprint(publicKey);
+  const config = join(dir, 'config');
+  writeFileSync(config, `[DEFAULT]\nuser=${o.user}\nfingerprint=${fp}\ntenancy=${o.tenancy}\nregion=${o.region}\nkey_file=${join(dir, 'key.pem')}\n`, { mode: 0o600 });
+  fake.registerApiKey(`${o.tenancy}/${o.user}/${fp}`, publicKey);
+  return config;
+}
