@@ -13,7 +13,7 @@
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { DeliveryState, Envelope, Spool } from '../spool/types.js';
-import { bounceRecipient, deliveryReport } from '../delivery/bounce.js';
+import { bounceRecipient, deliveryReport, oneLine } from '../delivery/bounce.js';
 import { formatDate } from '../message/prepare.js';
 import { isLocalRecipient } from '../router/router.js';
 import { age } from './notice.js';
@@ -27,8 +27,6 @@ export function wantsDelayNotice(env: Envelope, state: DeliveryState, now: numbe
   }
   return now - env.submittedAt >= delayMs;
 }
-
-const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
 
 /** Pure: the notice (headers of the original only, as Postfix sends them). */
 export function buildDelayNotice(o: { id: string; envelope: Envelope; state: DeliveryState; raw: Buffer; hostname: string; to: string;

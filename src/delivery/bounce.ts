@@ -48,8 +48,8 @@ export function bounceRecipient(envelope: Envelope, admin: string, isLocal: (add
 
 const rfc5322Date = (d: Date) => formatDate(d, 0);
 
-/** Control characters and CR/LF never reach a header or a DSN field. */
-const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
+/** Control characters and CR/LF never reach a header or a DSN field (delay notices use it too). */
+export const oneLine = (s: string) => s.replace(/[\x00-\x1f\x7f]+/g, ' ').trim();
 
 function headerBlock(raw: Buffer): Buffer {
   const idx = raw.indexOf('\n\n');
