@@ -6,7 +6,10 @@
  * - a relay that closed the kept connection meanwhile costs a reconnect, never a deferral;
  * - the message the listener accepted gets a pass of its own: no queue scan, no maintenance, and
  *   its own file event in queue/ does not start a second, full pass;
- * - the per-client session limits still hold once enough sessions are open (slots.ts).
+ * - the per-client session limits still hold once enough sessions are open (slots.ts);
+ * - the delivery of the message just accepted overlaps its commit (Spool.claimCommitting): the relay
+ *   gets everything but the final dot while the fsyncs run, the dot only once the commit is durable
+ *   and claimed, and nothing at all (no dot, no log line) when it never is.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +22,10 @@ import { memoryLogger } from '../src/log/logger.js';
 import { openSpool } from '../src/spool/file-spool.js';
 import { startDaemon, type Daemon } from '../src/server/daemon.js';
 import { QueueRunner } from '../src/server/queue-runner.js';
+import { runQueue } from '../src/delivery/runner.js';
+import { TransportPool } from '../src/transports/registry.js';
+import type { Envelope } from '../src/spool/types.js';
+import { renameSync } from 'node:fs';
 import { Slots } from '../src/server/slots.js';
 import { tempDir } from './helpers/paths.js';
 import { smtpSession, startRawSmtp, type RawServer } from './helpers/raw-smtp.js';
@@ -191,6 +198,113 @@ describe('the pass for the message just accepted', () => {
     await new Promise((r) => setTimeout(r, 100));
     await runner.idle();
     assert.equal(full, 2, 'a full pass for the other file');
+  });
+});
+
+describe('a delivery that overlaps the commit', () => {
+  const envelope = (): Envelope => ({ sender: 'app@test.example', recipients: ['ops@remote.example'], submittedAt: Date.now(), uid: 0, user: 'root', via: 'smtp' });
+  const message = Buffer.from('Subject: overlap\n\nhello\n');
+
+  /** A commit that starts only when `release` is called, as a slow fsync would make it. */
+  function slowCommit(run: () => Promise<unknown>) {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    return { commit: gate.then(run), release };
+  }
+
+  async function setup() {
+    const ended: number[] = [];
+    const relay = Object.assign(await startRawSmtp(async (c) => { await smtpSession(c); ended.push(1); }), { ended });
+    cleanups.push(() => relay.close());
+    const config = makeConfig(scratch(), relay.port);
+    const spool = openSpool({ dir: config.spool.dir, mode: 'disk' });
+    const log = memoryLogger();
+    return { relay, config, spool, log };
+  }
+  const lines = (relay: RawServer) => relay.transcripts.flat();
+
+  test('the relay has MAIL, RCPT and the data while the commit runs; the final dot only after it', async () => {
+    const { relay, config, spool, log } = await setup();
+    const id = spool.newId();
+    const env = envelope();
+    const c = slowCommit(() => spool.submit(env, message, id));
+    const pass = runQueue({ config, spool, log, ids: [id], committed: new Map([[id, { envelope: env, message, commit: c.commit }]]) });
+    await until(() => lines(relay).includes('hello'), 3000, 'the data at the relay');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!lines(relay).includes('.'), 'no final dot before the commit');
+    assert.deepEqual(log.events.map((e) => e.event), [], 'nothing logged before the commit');
+    c.release();
+    const summary = await pass;
+    assert.equal(summary.sent, 1);
+    assert.ok(lines(relay).includes('.'), 'the dot after the commit');
+    assert.deepEqual(log.events.map((e) => e.event), ['attempt', 'delivered']);
+    assert.equal(await spool.get(id), null, 'delivered and removed');
+  });
+
+  test('a commit that fails: no final dot, the relay connection is closed, nothing logged or kept', async () => {
+    const { relay, config, spool, log } = await setup();
+    const id = spool.newId();
+    const env = envelope();
+    const c = slowCommit(async () => { throw new Error('EIO: the disk went away'); });
+    const pass = runQueue({ config, spool, log, ids: [id], committed: new Map([[id, { envelope: env, message, commit: c.commit }]]) });
+    await until(() => lines(relay).includes('hello'), 3000, 'the data at the relay');
+    c.release();
+    const summary = await pass;
+    assert.equal(summary.sent, 0);
+    assert.ok(!lines(relay).includes('.'), 'the relay never got the final dot');
+    await until(() => relay.ended.length === 1, 3000, 'the relay connection closed');
+    assert.equal(relay.connections, 1);
+    assert.ok(!lines(relay).includes('QUIT'), 'dropped, not ended politely: the transaction must not complete');
+    assert.deepEqual(log.events.map((e) => e.event), [], 'no attempt, no deferral for a message never accepted');
+    assert.equal(await spool.get(id), null);
+  });
+
+  test('another process claims the message between the commit and our claim: no final dot', async () => {
+    const { relay, config, spool, log } = await setup();
+    const id = spool.newId();
+    const env = envelope();
+    const theirs = join(config.spool.dir, 'active', `${id}.1.1.other`);
+    const c = slowCommit(async () => {
+      await spool.submit(env, message, id);
+      renameSync(join(config.spool.dir, 'queue', id), theirs);
+    });
+    const pass = runQueue({ config, spool, log, ids: [id], committed: new Map([[id, { envelope: env, message, commit: c.commit }]]) });
+    await until(() => lines(relay).includes('hello'), 3000, 'the data at the relay');
+    c.release();
+    await pass;
+    assert.ok(!lines(relay).includes('.'), 'no dot: the message is not ours');
+    assert.deepEqual(log.events.map((e) => e.event), []);
+    renameSync(theirs, join(config.spool.dir, 'queue', id));
+    assert.ok(await spool.get(id), 'still queued, for whoever holds it');
+  });
+
+  test('a transport that cannot hold back its hand-over is called only once the commit is durable', async () => {
+    const { config, spool, log } = await setup();
+    const id = spool.newId();
+    const env = envelope();
+    const c = slowCommit(() => spool.submit(env, message, id));
+    const calls: string[] = [];
+    const pool = new TransportPool({ config, log, now: Date.now }, (async (cfg: { name: string }) => ({
+      name: cfg.name, type: 'stdout', async close() {},
+      async deliver(msg: { id: string }, rcpts: string[]) { calls.push(msg.id); return rcpts.map((rcpt) => ({ rcpt, outcome: 'sent' as const, text: 'ok' })); },
+    })) as never);
+    const pass = runQueue({ config, spool, log, ids: [id], transports: pool, committed: new Map([[id, { envelope: env, message, commit: c.commit }]]) });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(calls, [], 'not called before the commit');
+    c.release();
+    assert.equal((await pass).sent, 1);
+    assert.deepEqual(calls, [id]);
+  });
+
+  test('through serve: the log says accepted before attempt and delivered, and the relay has the message', async () => {
+    const relay = await startRawSmtp((c) => smtpSession(c));
+    cleanups.push(() => relay.close());
+    const { daemon, rt } = await serve(relay, 5000);
+    assert.match(await submit(daemon.addresses[0]!.port, 'ops@remote.example'), /^250 /);
+    await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the delivery');
+    const order = rt.log.events.map((e) => e.event).filter((e) => ['accepted', 'attempt', 'delivered'].includes(e));
+    assert.deepEqual(order, ['accepted', 'attempt', 'delivered']);
+    assert.ok(lines(relay).includes('.'));
   });
 });
 

@@ -34,8 +34,12 @@ export interface RunOptions {
   random?: () => number;
   /** Only these ids (e.g. the one just submitted, or `queue flush ID`). */
   ids?: string[];
-  /** Envelope and bytes of ids this process has just committed (serve): claimed without reading them back. */
-  committed?: ReadonlyMap<string, { envelope: Envelope; message: Buffer }>;
+  /**
+   * Envelope and bytes of ids this process has just committed (serve): claimed without reading
+   * them back. With `commit`, the commit is still running and settles with it: the delivery starts
+   * at once and hands the message over only once it is durable (Spool.claimCommitting).
+   */
+  committed?: ReadonlyMap<string, { envelope: Envelope; message: Buffer; commit?: Promise<unknown> }>;
   /** Ignore the retry schedule (`sysmail flush`, `sendmail -q`). */
   force?: boolean;
   /** Crash recovery and drop import, run once before the pass. */
@@ -97,8 +101,10 @@ export async function runQueue(opts: RunOptions): Promise<PassSummary> {
       for (const id of due) {
         seen.add(id);
         const known = opts.committed?.get(id);
-        const claim = known && opts.spool.claimCommitted
-          ? await opts.spool.claimCommitted(id, known.envelope, known.message) : await opts.spool.claim(id);
+        const claim = known?.commit && opts.spool.claimCommitting
+          ? opts.spool.claimCommitting(id, known.envelope, known.message, known.commit)
+          : known && opts.spool.claimCommitted
+            ? await opts.spool.claimCommitted(id, known.envelope, known.message) : await opts.spool.claim(id);
         if (!claim) continue; // another pass has it, or it is gone
         // Held: only `queue release` lets it go. Not due (another pass deferred it after our list
         // was taken, or since the id was asked for): its retry time stands, unless forced.
@@ -132,8 +138,11 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
   state.attempts += 1;
   state.firstAttemptAt ??= started;
   state.lastAttemptAt = started;
-  const msg: OutgoingMessage = { id: claim.id, envelope: env, raw };
+  const msg: OutgoingMessage = { id: claim.id, envelope: env, raw, ...(claim.ready ? { ready: claim.ready } : {}) };
   const base = { id: claim.id, from: env.sender, size: raw.length, attempt: state.attempts };
+  // A claim made while the commit runs (claimCommitting): whether the message became ours. Until
+  // then nothing is logged (the `accepted` event comes first); if it never does, nothing at all.
+  const ours = claim.ready ? claim.ready.then(() => true, () => false) : null;
 
   // The expander may still be loading (passwd stat, aliases) while the claim was made: wait for it here.
   const { targets: expanded, keys } = expandTargets(env, state, opts, await opts.expandAlias);
@@ -170,6 +179,7 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
     }
   };
 
+  if (ours && targets.some((t) => !t.route) && !(await ours)) return;
   // Unroutable recipients wait (nothing is lost); `sysmail doctor` and the log say why.
   for (const t of targets.filter((t) => !t.route)) {
     record(t, null, { rcpt: t.rcpt, outcome: 'deferred', text: `no [[routes]] entry matches ${t.rcpt}: add a catch-all route` });
@@ -184,9 +194,12 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
     }
     const next: Target[] = [];
     for (const [name, group] of byTransport) {
-      log.event({ ...base, event: 'attempt', rcpt: group.map((t) => t.rcpt).join(','), route: group[0]!.route!.name,
-        transport: name, delay_ms: now() - env.submittedAt });
+      const attempt = { ...base, event: 'attempt' as const, rcpt: group.map((t) => t.rcpt).join(','), route: group[0]!.route!.name,
+        transport: name, delay_ms: now() - env.submittedAt };
+      if (ours) void ours.then((yes) => { if (yes) log.event(attempt); });
+      else log.event(attempt);
       const results = await deliverSafely(pool, name, msg, group.map((t) => t.rcpt));
+      if (ours && !(await ours)) return; // never ours: nothing was handed over, nothing to record
       for (const t of group) {
         const r = results.get(t.rcpt) ?? { rcpt: t.rcpt, outcome: 'deferred' as const, text: `transport ${name} gave no result for this recipient` };
         record(t, name, r);
@@ -267,6 +280,7 @@ async function deliverSafely(pool: TransportPool, name: string, msg: OutgoingMes
   let results: RecipientResult[];
   try {
     const transport: Transport = await pool.get(name);
+    if (msg.ready && !transport.handsOverAfterReady) await msg.ready;
     results = await transport.deliver(msg, rcpts);
   } catch (err) {
     const e = err as Error & { code?: string };

@@ -7,7 +7,7 @@
  */
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
-import { stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
 import type { AliasTarget, RewriteVia } from './aliases.js';
 import type { PasswdEntry } from '../transports/passwd.js';
 
@@ -17,7 +17,8 @@ let passwdCache: { path: string; key: string; users: Map<string, PasswdEntry> } 
 /** The passwd map, re-read only when the file changed (every queue pass asks). Null when unreadable. */
 async function cachedPasswd(path: string, read: (p: string) => Promise<Map<string, PasswdEntry>>): Promise<Map<string, PasswdEntry> | null> {
   try {
-    const st = await stat(path);
+    // In place, not on the thread pool: it is asked once per delivery pass.
+    const st = statSync(path);
     const key = `${st.ino}:${st.size}:${st.mtimeMs}`;
     if (passwdCache?.path === path && passwdCache.key === key) return passwdCache.users;
     const users = await read(path);

@@ -11,7 +11,8 @@
 import type { Envelope } from '../spool/types.js';
 import { ACCEPTED_KEEP_BYTES } from '../config/defaults.js';
 
-export interface Committed { envelope: Envelope; message: Buffer }
+/** `commit`: the commit is still running and settles with it (runner.ts RunOptions.committed). */
+export interface Committed { envelope: Envelope; message: Buffer; commit?: Promise<unknown> }
 
 export class AcceptedMessages {
   private readonly kept = new Map<string, Committed>();
@@ -19,10 +20,12 @@ export class AcceptedMessages {
 
   constructor(private readonly maxBytes = ACCEPTED_KEEP_BYTES) {}
 
-  add(id: string, c: Committed): void {
-    if (this.bytes + c.message.length > this.maxBytes) return;
+  /** False when it does not fit (the pass then reads the message from the spool). */
+  add(id: string, c: Committed): boolean {
+    if (this.bytes + c.message.length > this.maxBytes) return false;
     this.kept.set(id, c);
     this.bytes += c.message.length;
+    return true;
   }
 
   /** The entries for these ids (for one pass); they are dropped from the map. */

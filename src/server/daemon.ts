@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/types.js';
 import type { Runtime } from '../submit/runtime.js';
 import { EX, SysmailError, ioError, toSysmailError, usageError } from '../core/errors.js';
-import { isServeRunning, queueRequest, SERVE_PID_FILE } from '../submit/submit.js';
+import { isServeRunning, SERVE_PID_FILE, startQueueRequest } from '../submit/submit.js';
 import { formatListen, parseListen, type ListenAddress } from './network.js';
 import { startListener, type Listener } from './listener.js';
 import { QueueRunner } from './queue-runner.js';
@@ -141,9 +141,18 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
 
   const queue = async (req: QueueRequest): Promise<string> => {
     // The one submit path (submit/submit.ts): the commit, as the runner's own, then the `accepted` event.
-    const { id, envelope } = await queueRequest(current, { ...req, via: 'smtp' }, (commit) => runner.ownCommit(commit));
+    const early = runner.startsAtOnce ? current.spool.newId?.() : undefined;
+    const { envelope, done } = startQueueRequest(current, { ...req, via: 'smtp' }, (commit) => runner.ownCommit(commit), early);
+    // When a pass can start at once, the delivery overlaps the commit's fsyncs: MAIL FROM, RCPT TO
+    // and the data go out now, and the final dot only once the commit is durable and claimed
+    // (Spool.claimCommitting). The 250 still waits for the commit, as always.
+    if (early !== undefined && accepted.add(early, { envelope, message: req.message, commit: done })) {
+      runner.deliver(early);
+      return done;
+    }
+    const id = await done;
     accepted.add(id, { envelope, message: req.message });
-    // Only now, after the commit: the delivery starts while the session sends its 250.
+    // After the commit: the delivery starts while the session sends its 250.
     runner.deliver(id);
     return id;
   };

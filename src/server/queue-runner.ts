@@ -107,6 +107,11 @@ export class QueueRunner {
     this.running = this.loop().finally(() => { this.running = null; });
   }
 
+  /** A targeted pass given an id now would start at once (no pass running, none asked for). */
+  get startsAtOnce(): boolean {
+    return !this.running && !this.stopped && this.opts.passIds !== undefined && !this.wanted;
+  }
+
   /** Delivers one message the listener has just committed: a targeted pass, now or after the running one. */
   deliver(id: string): void {
     if (this.stopped) return;

@@ -16,7 +16,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { EX, SysmailError } from '../core/errors.js';
-import { encodeState } from './format.js';
+import { encodeState, freshState } from './format.js';
 import { fsyncDir, ioFail, tryRename, tryUnlink, writeNewFile } from './fsutil.js';
 import { selfToken } from './owner.js';
 import type { SpoolStore } from './store.js';
@@ -94,4 +94,36 @@ export class FileClaim implements Claim {
     this.finish();
     await this.putBack();
   }
+}
+
+/**
+ * A claim taken while the message's commit is still running (FileSpool.claimCommitting): the
+ * envelope and bytes are the ones being written, the state is a new message's (no state file can
+ * exist for an id not yet committed). `held` settles with the real claim, taken once the commit is
+ * durable: each method waits for it and passes on. When there is none (the commit failed: the
+ * client was told so and the file, if any, is for a later pass; or another process claimed it
+ * first), the methods do nothing: this process never had the message.
+ */
+export class PendingClaim implements Claim {
+  readonly state: DeliveryState;
+  readonly ready: Promise<void>;
+
+  constructor(readonly id: string, readonly envelope: Envelope, private readonly body: Buffer,
+    private readonly held: Promise<Claim | null>) {
+    this.state = freshState(envelope);
+    this.ready = held.then((c) => {
+      if (!c) throw new SysmailError('ECLAIM', `message ${id} was claimed by another process`, { exit: EX.TEMPFAIL });
+    });
+    // Settled by whoever waits; never an unhandled rejection when nobody does.
+    this.ready.catch(() => undefined);
+  }
+
+  async readMessage(): Promise<Buffer> { return this.body; }
+
+  private async real(): Promise<Claim | null> { return this.held.catch(() => null); }
+
+  async defer(state: DeliveryState): Promise<void> { await (await this.real())?.defer(state); }
+  async complete(): Promise<void> { await (await this.real())?.complete(); }
+  async fail(state: DeliveryState): Promise<void> { await (await this.real())?.fail(state); }
+  async release(): Promise<void> { await (await this.real())?.release(); }
 }

@@ -18,15 +18,15 @@
  * The file operations its parts share (commit, state, corrupt/) are store.ts's: this class is
  * that store plus the `Spool` interface; claim.ts, drop.ts and recover.ts take the store.
  */
-import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tempError } from '../core/errors.js';
 import { completeState, encodeHeader, freshState, MAX_HEADER_BYTES, parseHeader, parseState } from './format.js';
 import { errnoOf, ioFail, listDir, tryRename, tryUnlink } from './fsutil.js';
 import { checkSize, DEFAULT_MAX_MESSAGE_SIZE } from './queue-commit.js';
 import { idTime, isValidId, parseId } from './ids.js';
 import { isAlive, selfToken, splitOwned } from './owner.js';
-import { FileClaim } from './claim.js';
+import { FileClaim, PendingClaim } from './claim.js';
 import { claimedId, SpoolStore, type SpoolOptions } from './store.js';
 import type { Claim, CorruptEntry, DeliveryState, Envelope, QueuedMessage, RecoveryReport, Spool, SpoolArea } from './types.js';
 
@@ -89,7 +89,11 @@ type StateRead = { ok: true; state: DeliveryState } | { ok: false; reason: strin
 
 async function readStateFile(path: string): Promise<StateRead> {
   let buf: Buffer;
-  try { buf = await readFile(path, { flag: constants.O_RDONLY | constants.O_NOFOLLOW }); } catch (e) {
+  // A few hundred bytes, usually absent: read in place (fsutil.ts: a thread-pool trip costs more).
+  try {
+    const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    try { buf = readFileSync(fd); } finally { closeSync(fd); }
+  } catch (e) {
     if (errnoOf(e) === 'ENOENT') return null;
     if (errnoOf(e) === 'ELOOP') return { ok: false, reason: 'state is a symbolic link' };
     throw e;
@@ -106,9 +110,9 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
 }
 
 export class FileSpool extends SpoolStore implements Spool {
-  async submit(envelope: Envelope, message: Buffer): Promise<string> {
+  async submit(envelope: Envelope, message: Buffer, id?: string): Promise<string> {
     checkSize(message, this.maxMessageSize);
-    return this.commit(envelope, message);
+    return this.commit(envelope, message, id);
   }
 
   async list(area: SpoolArea = 'queue'): Promise<QueuedMessage[]> {
@@ -212,6 +216,12 @@ export class FileSpool extends SpoolStore implements Spool {
       await tryRename(file, this.path('queue', id)).catch(() => {});
       throw ioFail(`cannot read the state of queued message ${id}`, err);
     }
+  }
+
+  claimCommitting(idIn: string, envelope: Envelope, message: Buffer, committed: Promise<unknown>): Claim {
+    const id = parseId(idIn);
+    const held = committed.then(() => this.claimCommitted(id, envelope, message));
+    return new PendingClaim(id, envelope, message, held);
   }
 
   /** The state of a message just claimed; a state file that does not parse goes to corrupt/ and the state starts afresh. */

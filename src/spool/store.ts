@@ -53,7 +53,8 @@ export class SpoolStore {
   readonly random: () => number;
   readonly logger: Logger | undefined;
   readonly prepareImport: PrepareImport | undefined;
-  private readonly newId: () => string;
+  /** A fresh queue id (ULID-like, sortable by time); `commit` takes one given in advance. */
+  readonly newId: () => string;
   private layout: Promise<void> | null = null;
   /** Files this instance moved to corrupt/, for recoverStale's report. */
   readonly quarantined: { id: string; file: string; reason: string }[] = [];
@@ -86,8 +87,7 @@ export class SpoolStore {
   }
 
   /** The commit protocol for a message already size-checked (submit, importDrop): queue-commit.ts. */
-  async commit(envelope: Envelope, message: Buffer): Promise<string> {
-    const id = this.newId();
+  async commit(envelope: Envelope, message: Buffer, id = this.newId()): Promise<string> {
     const made = await runQueueCommit({ dir: this.dir, id, envelope, message, sync: this.sync, layoutMade: this.layout !== null });
     if (made) this.layout ??= Promise.resolve();
     return id;

@@ -76,12 +76,22 @@ export interface Claim {
   fail(state: DeliveryState): Promise<void>;
   /** Let go without changes. */
   release(): Promise<void>;
+  /**
+   * Only on a claim made while the message's commit is still running (Spool.claimCommitting):
+   * resolves once the message is durable and the claim is really held; rejects when it never will
+   * be (the commit failed, or another process claimed it first). Until it resolves nothing may be
+   * handed over (OutgoingMessage.ready); after a rejection the claim is void and its other methods
+   * do nothing.
+   */
+  readonly ready?: Promise<void>;
 }
 
 export interface Spool {
   readonly dir: string;
   /** Durably queue a message; returns its id. Throws a SysmailError (EX_TEMPFAIL) when it cannot. */
-  submit(envelope: Envelope, message: Buffer): Promise<string>;
+  submit(envelope: Envelope, message: Buffer, id?: string): Promise<string>;
+  /** A fresh queue id, for a caller that must know it before `submit` is done. */
+  readonly newId?: () => string;
   /** Readers never write: lists without taking claims. */
   list(area?: SpoolArea): Promise<QueuedMessage[]>;
   get(id: string): Promise<QueuedMessage | null>;
@@ -89,6 +99,12 @@ export interface Spool {
   claim(id: string): Promise<Claim | null>;
   /** claim() of a message this process has just submitted with these bytes, without reading them back. */
   claimCommitted?(id: string, envelope: Envelope, message: Buffer): Promise<Claim | null>;
+  /**
+   * A claim on a message this process is committing right now under `id` (serve's listener), so
+   * that its delivery can start while the commit's fsyncs run: `committed` settles with the
+   * commit. The claim's `ready` says when the message may be handed over.
+   */
+  claimCommitting?(id: string, envelope: Envelope, message: Buffer, committed: Promise<unknown>): Claim;
   /** Moves files from the unprivileged drop directory into the queue, checking each as hostile input. */
   importDrop(): Promise<string[]>;
   /** Admin changes (`sysmail queue hold|release|delete`). */

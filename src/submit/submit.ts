@@ -25,10 +25,22 @@ export type CommitWrapper = (commit: () => Promise<string>) => Promise<string>;
  * `accepted` event. Returns the id once the commit is complete, with the envelope written.
  */
 export async function queueRequest(rt: Runtime, req: SubmitRequest, commit: CommitWrapper = (c) => c()): Promise<{ id: string; envelope: Envelope }> {
+  const started = startQueueRequest(rt, req, commit);
+  return { id: await started.done, envelope: started.envelope };
+}
+
+/**
+ * queueRequest for a caller that acts while the commit runs (serve's listener): the envelope being
+ * written now, and `done`, which resolves with the id once the commit is durable and the `accepted`
+ * event written. `id`: the queue id to commit under (Spool.newId), when the caller needs it early.
+ */
+export function startQueueRequest(rt: Runtime, req: SubmitRequest, commit: CommitWrapper = (c) => c(), id?: string): { envelope: Envelope; done: Promise<string> } {
   const envelope = envelopeOf(req);
-  const id = await commit(() => rt.spool.submit(envelope, req.message));
-  rt.log.event(acceptedEvent(id, req));
-  return { id, envelope };
+  const done = commit(() => rt.spool.submit(envelope, req.message, id)).then((queued) => {
+    rt.log.event(acceptedEvent(queued, req));
+    return queued;
+  });
+  return { envelope, done };
 }
 
 export async function submitAndKick(rt: Runtime, req: SubmitRequest, mode: DeliveryMode, configFile: string | null): Promise<string> {

@@ -210,8 +210,12 @@ export class SmtpSession {
     this.clean = true;
   }
 
-  /** Sends one message; rcpts must be syntactically valid. Never throws. */
-  async send(sender: string, rcpts: string[], raw: Buffer, dsn?: SMTPEnvelopeDsn): Promise<RecipientResult[]> {
+  /**
+   * Sends one message; rcpts must be syntactically valid. Never throws. With `gate`
+   * (OutgoingMessage.ready) the final dot is sent only once it resolves; when it rejects, the
+   * connection is closed before the dot, so the relay discards the unfinished transaction.
+   */
+  async send(sender: string, rcpts: string[], raw: Buffer, dsn?: SMTPEnvelopeDsn, gate?: Promise<void>): Promise<RecipientResult[]> {
     const { cfg, peer } = this.o;
     const { isAscii } = await import('node:buffer');
     this.phase = 'MAIL FROM/RCPT TO';
@@ -220,6 +224,7 @@ export class SmtpSession {
     const socket = this.internals._socket || null;
     // The body is read only after the 354: the moment the data timeout takes over.
     let started = false;
+    let gateFailure: Error | null = null;
     this.clean = false;
     this.bodySent = false;
     const body = new Readable({
@@ -230,7 +235,8 @@ export class SmtpSession {
         this.phase = 'data';
         socket?.setTimeout(cfg.timeouts.data);
         body.push(raw);
-        body.push(null);
+        if (!gate) { body.push(null); return; }
+        gate.then(() => body.push(null), (e: unknown) => { gateFailure = e as Error; body.destroy(e as Error); });
       },
     });
     const envelope = { from: sender, to: rcpts, size: wireSize(raw), use8BitMime: eightBit, ...(dsn ? { dsn } : {}) };
@@ -250,6 +256,11 @@ export class SmtpSession {
         return { rcpt, outcome: 'deferred', dsn: '4.5.0', text: `${peerLabel(peer)} gave no reply for this recipient` };
       });
     } catch (e) {
+      if (gateFailure) {
+        this.conn.close();
+        const text = `not sent: the message was not committed (${(gateFailure as Error).message})`;
+        return rcpts.map((rcpt) => ({ rcpt, outcome: 'deferred' as const, dsn: '4.3.0', text }));
+      }
       return rcpts.map((rcpt) => ({ rcpt, ...this.failure(e as ClientError, rcpt) }));
     } finally {
       if (socket && !socket.destroyed) socket.setTimeout(cfg.timeouts.command);

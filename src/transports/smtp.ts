@@ -128,15 +128,15 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
    * byte of the message went out, sends once more on a new connection. Nothing can have been
    * delivered then (a message exists for the relay only after its data), so no duplicate.
    */
-  async function sendOnce(sender: string, rcpts: string[], raw: Buffer, dsn: ReturnType<typeof dsnOf>): Promise<RecipientResult[]> {
+  async function sendOnce(sender: string, rcpts: string[], raw: Buffer, dsn: ReturnType<typeof dsnOf>, gate?: Promise<void>): Promise<RecipientResult[]> {
     const { s, reused } = await ready();
-    const results = await s.send(sender, rcpts, raw, dsn);
+    const results = await s.send(sender, rcpts, raw, dsn, gate);
     if (!reused || s.bodySent || s.alive || results.some((r) => r.outcome !== 'deferred')) return results;
     log(`smtp ${cfg.name}: the relay closed the kept connection before the message was sent (${results[0]?.text ?? ''}); sending on a new one`);
     s.destroy();
     session = null;
     const again = await ready();
-    return again.s.send(sender, rcpts, raw, dsn);
+    return again.s.send(sender, rcpts, raw, dsn, gate);
   }
 
   async function deliverNow(msg: OutgoingMessage, rcpts: string[]): Promise<RecipientResult[]> {
@@ -157,7 +157,7 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
         sent = allRecipients(good, fromError(openFailure));
       } else {
         try {
-          sent = await sendOnce(sender, good, raw, dsnOf(msg));
+          sent = await sendOnce(sender, good, raw, dsnOf(msg), msg.ready);
         } catch (e) {
           sent = allRecipients(good, fromError(asDeferral(e)));
         }
@@ -170,6 +170,8 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
   return {
     name: cfg.name,
     type: 'smtp',
+    // MAIL FROM, RCPT TO and the data go out while the commit's fsyncs run; the final dot waits.
+    handsOverAfterReady: true,
     deliver(msg, rcpts) {
       const run = queue.then(() => deliverNow(msg, rcpts)).catch((e: unknown) =>
         allRecipients(rcpts, fromError(asDeferral(e))));

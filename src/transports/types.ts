@@ -30,6 +30,12 @@ export interface OutgoingMessage {
   envelope: Envelope;
   /** The message as spooled: headers and body, LF line ends. */
   raw: Buffer;
+  /**
+   * Present while the message's commit is still running (serve's listener, Claim.ready): nothing
+   * may be handed over before it resolves, and nothing at all when it rejects. The delivery pass
+   * waits for it before calling a transport, unless the transport says `handsOverAfterReady`.
+   */
+  ready?: Promise<void>;
 }
 
 export interface Transport {
@@ -37,6 +43,11 @@ export interface Transport {
   readonly type: TransportConfig['type'];
   /** rcpts are the routed (post-alias) addresses for this transport. */
   deliver(msg: OutgoingMessage, rcpts: string[]): Promise<RecipientResult[]>;
+  /**
+   * The transport may be called before `msg.ready` resolves: it prepares the delivery and waits
+   * for it before the step that hands the message over (SMTP: the final dot).
+   */
+  readonly handsOverAfterReady?: boolean;
   /** Closes any connection kept for the delivery pass. */
   close(): Promise<void>;
   /**
