@@ -10,7 +10,9 @@
 // tests use: test/helpers/postfix.ts with relayTo). Postfix: smtpd -> cleanup -> qmgr -> smtp,
 // default settings otherwise. sysmail: `serve` from dist/, spool on the same disk (mkdtemp under
 // /var/tmp), log on. Rounds alternate which agent goes first. The client is Node with
-// TCP_NODELAY, one fresh connection per message, as dnf-automatic's smtplib does.
+// TCP_NODELAY, one fresh connection per message, as dnf-automatic's smtplib does. A second table
+// says when each reply reached the client (medians, ms from connect): where the time goes.
+// --gap MS (default 50): the pause after each message, so that every agent starts from idle.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -24,6 +26,7 @@ const opt = (name, dflt) => { const i = args.indexOf(`--${name}`); return i >= 0
 const ROUNDS = Number(opt('rounds', '40'));
 const WARMUP = Number(opt('warmup', '5'));
 const OUT = opt('out', null);
+const GAP = Number(opt('gap', '50'));
 
 const { startPostfix } = await import(join(root, 'build/test/helpers/postfix.js'));
 const { makeCerts } = await import(join(root, 'build/test/helpers/certs.js'));
@@ -78,7 +81,7 @@ function submit(port, tok) {
     const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
     const script = ['EHLO client.bench.example', 'MAIL FROM:<root@bench.example>', 'RCPT TO:<ops@example.net>', 'DATA',
       `From: root@bench.example\r\nTo: ops@example.net\r\nSubject: bench-token-${tok}\r\n\r\nbody line\r\n.`, 'QUIT'];
-    let buf = ''; let step = -1; let accepted = null;
+    let buf = ''; let step = -1; let accepted = null; const steps = [];
     s.on('data', (d) => {
       buf += d.toString('latin1');
       for (;;) {
@@ -87,12 +90,13 @@ function submit(port, tok) {
         buf = buf.slice(m[0].length);
         if (m[2] === '-') continue;
         if (Number(m[1]) >= 400) { s.destroy(); reject(new Error(`${port}: ${m[0].trim()} at step ${step}`)); return; }
+        steps.push(performance.now() - t0);
         if (step === 4) accepted = performance.now();
         step++;
         if (step < script.length) s.write(script[step] + '\r\n');
       }
     });
-    s.on('close', () => (accepted !== null ? resolve({ t0, accepted }) : reject(new Error(`${port}: closed at step ${step}`))));
+    s.on('close', () => (accepted !== null ? resolve({ t0, accepted, steps }) : reject(new Error(`${port}: closed at step ${step}`))));
     s.on('error', reject);
   });
 }
@@ -126,16 +130,16 @@ const servePort = await new Promise((resolve, reject) => {
 });
 
 const agents = [{ name: 'postfix', port: pf.port }, { name: 'sysmail serve', port: servePort }];
-const res = Object.fromEntries(agents.map((a) => [a.name, { accept: [], arrival: [] }]));
+const res = Object.fromEntries(agents.map((a) => [a.name, { accept: [], arrival: [], steps: [] }]));
 try {
   for (let r = 0; r < WARMUP + ROUNDS; r++) {
     const order = r % 2 === 0 ? agents : [...agents].reverse();
     for (const a of order) {
       const tok = `${r}-${a.name.replace(/\W/g, '')}`;
-      const { t0, accepted } = await submit(a.port, tok);
+      const { t0, accepted, steps } = await submit(a.port, tok);
       const t = await arrived(tok);
-      if (r >= WARMUP) { res[a.name].accept.push(accepted - t0); res[a.name].arrival.push(t - t0); }
-      await new Promise((z) => setTimeout(z, 50)); // let each agent go idle between messages
+      if (r >= WARMUP) { res[a.name].accept.push(accepted - t0); res[a.name].arrival.push(t - t0); res[a.name].steps.push([...steps, t - t0]); }
+      await new Promise((z) => setTimeout(z, GAP)); // let each agent go idle between messages
     }
   }
 } finally {
@@ -157,5 +161,13 @@ console.log('| agent | connect → 250 after the dot, ms: median (min–max) | c
 console.log('|---|---|---|');
 for (const [k, v] of Object.entries(summary)) {
   console.log(`| ${k} | ${f(v.accept_ms.median)} (${f(v.accept_ms.min)}–${f(v.accept_ms.max)}) | ${f(v.arrival_ms.median)} (${f(v.arrival_ms.min)}–${f(v.arrival_ms.max)}), ${f(v.arrival_ms.p90)} |`);
+}
+const STEPS = ['220 greeting', 'EHLO', 'MAIL', 'RCPT', '354 DATA', '250 after the dot', '221 QUIT', 'at the sink'];
+console.log(`\nwhen each reply reached the client, ms after connect (medians; "at the sink": when the sink had the final dot)`);
+console.log(`| agent | ${STEPS.join(' | ')} |`);
+console.log(`|---|${STEPS.map(() => '---').join('|')}|`);
+for (const [k, v] of Object.entries(res)) {
+  const cols = STEPS.map((_, i) => f(stats(v.steps.map((s) => s[i])).median));
+  console.log(`| ${k} | ${cols.join(' | ')} |`);
 }
 if (OUT) writeFileSync(OUT, JSON.stringify({ date: new Date().toISOString(), node: process.version, rounds: ROUNDS, warmup: WARMUP, summary, raw: res }, null, 2) + '\n');
