@@ -13,6 +13,8 @@
 // TCP_NODELAY, one fresh connection per message, as dnf-automatic's smtplib does. A second table
 // says when each reply reached the client (medians, ms from connect): where the time goes.
 // --gap MS (default 50): the pause after each message, so that every agent starts from idle.
+// --extra NAME=PATH/sysmail.js: also another sysmail build's serve (e.g. the commit before a change),
+// with its own spool, in the same rounds.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -27,6 +29,7 @@ const ROUNDS = Number(opt('rounds', '40'));
 const WARMUP = Number(opt('warmup', '5'));
 const OUT = opt('out', null);
 const GAP = Number(opt('gap', '50'));
+const EXTRA = opt('extra', null);
 
 const { startPostfix } = await import(join(root, 'build/test/helpers/postfix.js'));
 const { makeCerts } = await import(join(root, 'build/test/helpers/certs.js'));
@@ -105,9 +108,11 @@ function submit(port, tok) {
 const certs = await makeCerts();
 const pf = await startPostfix({ certs, users: {}, mailboxes: ['nobody@local.bench.invalid'], relayTo: sinkPort, hostname: 'postfix.bench.example' });
 
-const dir = mkdtempSync('/var/tmp/sysmail-arrival-');
-const config = join(dir, 'sysmail.toml');
-writeFileSync(config, `[general]
+/** One `sysmail serve` of the build at `entry`, with its own spool and log; resolves with its port. */
+async function startServe(entry) {
+  const dir = mkdtempSync('/var/tmp/sysmail-arrival-');
+  const config = join(dir, 'sysmail.toml');
+  writeFileSync(config, `[general]
 hostname = "sysmail.bench.example"
 domain = "bench.example"
 aliases = false
@@ -121,15 +126,22 @@ host = "127.0.0.1"
 port = ${sinkPort}
 security = "none"
 `);
-const serve = spawn(process.execPath, [join(root, 'dist/sysmail.js'), 'serve', '--config', config, '--listen', '127.0.0.1:0'],
-  { stdio: ['ignore', 'ignore', 'pipe'] });
-let serr = '';
-const servePort = await new Promise((resolve, reject) => {
-  serve.stderr.on('data', (d) => { serr += d; const m = /listening on 127\.0\.0\.1:(\d+)/.exec(serr); if (m) resolve(Number(m[1])); });
-  serve.on('exit', () => reject(new Error(`sysmail serve exited: ${serr}`)));
-});
+  const serve = spawn(process.execPath, [entry, 'serve', '--config', config, '--listen', '127.0.0.1:0'],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  let serr = '';
+  const port = await new Promise((resolve, reject) => {
+    serve.stderr.on('data', (d) => { serr += d; const m = /listening on 127\.0\.0\.1:(\d+)/.exec(serr); if (m) resolve(Number(m[1])); });
+    serve.on('exit', () => reject(new Error(`sysmail serve exited: ${serr}`)));
+  });
+  return { port, stop: () => { serve.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); } };
+}
+const serves = [{ name: 'sysmail serve', ...(await startServe(join(root, 'dist/sysmail.js'))) }];
+if (EXTRA) {
+  const [name, entry] = EXTRA.split('=');
+  serves.push({ name: `${name} serve`, ...(await startServe(entry)) });
+}
 
-const agents = [{ name: 'postfix', port: pf.port }, { name: 'sysmail serve', port: servePort }];
+const agents = [{ name: 'postfix', port: pf.port }, ...serves];
 const res = Object.fromEntries(agents.map((a) => [a.name, { accept: [], arrival: [], steps: [] }]));
 try {
   for (let r = 0; r < WARMUP + ROUNDS; r++) {
@@ -143,10 +155,9 @@ try {
     }
   }
 } finally {
-  serve.kill('SIGTERM');
+  for (const s of serves) s.stop();
   await pf.stop();
   sink.close();
-  rmSync(dir, { recursive: true, force: true });
 }
 
 const stats = (xs) => {
