@@ -26,8 +26,9 @@ import { runQueue } from '../src/delivery/runner.js';
 import { TransportPool } from '../src/transports/registry.js';
 import type { Envelope } from '../src/spool/types.js';
 import { renameSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { Slots } from '../src/server/slots.js';
-import { tempDir } from './helpers/paths.js';
+import { cliPath, tempDir } from './helpers/paths.js';
 import { smtpSession, startRawSmtp, type RawServer } from './helpers/raw-smtp.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -294,6 +295,39 @@ describe('a delivery that overlaps the commit', () => {
     c.release();
     assert.equal((await pass).sent, 1);
     assert.deepEqual(calls, [id]);
+  });
+
+  test('serve killed right after the commit\'s fsyncs: the relay never got the final dot; after a restart it gets the message once', async () => {
+    const relay = await startRawSmtp((c) => smtpSession(c));
+    cleanups.push(() => relay.close());
+    const dir = scratch();
+    const cfg = join(dir, 'sysmail.toml');
+    writeFileSync(cfg, `[general]\nhostname = "mx.test.example"\n[spool]\ndir = "${join(dir, 'spool')}"\n`
+      + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${relay.port}\nsecurity = "none"\n`);
+    const start = async (crashAt?: string) => {
+      const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: dir, ...(crashAt ? { SYSMAIL_TEST_CRASH_AT: crashAt } : {}) };
+      const child = spawn(process.execPath, [cliPath, 'serve', '--config', cfg, '--listen', '127.0.0.1:0'],
+        { stdio: ['ignore', 'ignore', 'pipe'], env });
+      cleanups.push(() => child.kill('SIGKILL'));
+      let stderr = '';
+      child.stderr!.on('data', (d) => { stderr += d; });
+      const exited = new Promise<string | null>((r) => child.on('exit', (_code, signal) => r(signal)));
+      const port = Number((await until(() => /listening on 127\.0\.0\.1:(\d+)/.exec(stderr) ?? undefined, 10_000, 'the listening line'))[1]);
+      return { child, port, exited };
+    };
+    const first = await start('after-fsync');
+    const reply = await submit(first.port, 'ops@remote.example');
+    assert.equal(reply, '', 'no 250: serve died before it could answer');
+    assert.equal(await first.exited, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.ok(!lines(relay).includes('.'), 'the relay never had a complete message');
+    const second = await start();
+    await until(() => lines(relay).filter((l) => l === '.').length === 1, 10_000, 'the delivery after the restart');
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(lines(relay).filter((l) => l === '.').length, 1, 'exactly once');
+    assert.equal(lines(relay).filter((l) => l === 'Subject: to ops@remote.example').length, 1);
+    second.child.kill('SIGTERM');
+    await second.exited;
   });
 
   test('through serve: the log says accepted before attempt and delivered, and the relay has the message', async () => {
