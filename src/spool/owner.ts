@@ -24,11 +24,24 @@ function procStat(pid: number): { state: string; start: string } | null {
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const state = rest[0];
   const start = rest[19];
-  return state && start && /^[0-9]+$/.test(start) ? { state, start } : null;
+  return state && start && isDigits(start) ? { state, start } : null;
+}
+
+// Loops, not regular expressions: each costs ~0.02 ms at its first use, on every sendmail.
+/** /^[0-9]+$/ */
+function isDigits(s: string): boolean {
+  for (let i = 0; i < s.length; i++) { const c = s.charCodeAt(i); if (c < 0x30 || c > 0x39) return false; }
+  return s.length > 0;
 }
 
 function readBoot(): string {
-  try { return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').replace(/[^0-9a-f]/g, '').slice(0, 8) || '0'; } catch { return '0'; }
+  try {
+    // The first 8 of its lowercase hex digits (the dashes and the newline dropped).
+    const text = readFileSync('/proc/sys/kernel/random/boot_id', 'latin1');
+    let hex = '';
+    for (let i = 0; i < text.length && hex.length < 8; i++) { const c = text.charCodeAt(i); if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) hex += text[i]; }
+    return hex || '0';
+  } catch { return '0'; }
 }
 
 let self: { token: string; owner: Owner } | null = null;
