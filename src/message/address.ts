@@ -403,7 +403,7 @@ export function addressListProblem(value: string): string | null {
       const what = t.kind === 'quoted' ? 'quoted string' : t.kind === 'comment' ? 'comment' : 'domain literal';
       return `an unterminated ${what}: ${printable(value.slice(t.start), 40)}`;
     }
-    if (t.kind === 'atom' && /[)\]\\]/.test(t.text) && !EW_WHOLE.test(t.text)) return `a stray ${printable(t.text, 40)}`;
+    if (t.kind === 'atom' && (t.text.includes(')') || t.text.includes(']') || t.text.includes('\\')) && !EW_WHOLE.test(t.text)) return `a stray ${printable(t.text, 40)}`;
   }
   const toks = all.filter((t) => t.kind !== 'comment');
   const near = (a: number, b: number): string => {
