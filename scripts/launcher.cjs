@@ -104,6 +104,13 @@ function load(name) {
 }
 
 const runMain = () => { load('main'); };
+// process.exit when something listens for 'exit' (a code-cache write); else the exit it ends with,
+// process.reallyExit, directly: process.exit first loads an internal module and emits the event
+// (~0.1 ms). Same exit code, same teardown.
+const exitNow = (code) => {
+  if (process.listenerCount('exit') === 0 && typeof process.reallyExit === 'function') process.reallyExit(code);
+  process.exit(code);
+};
 // A cheap first look (the fast bundle decides for real): sendmail's name or command, or a flag.
 // String tests, not regular expressions: the first one of a process costs ~0.05 ms.
 const first = process.argv[2];
@@ -116,7 +123,7 @@ if (named || first === 'sendmail' || (first && first[0] === '-' && !['-h', '--he
   try { code = fast.run(process.argv[1], process.argv.slice(2)); } catch (err) { code = fast.reportError(err); }
   // Nothing left to wait for (standard error is written synchronously on Linux): exit now, which
   // skips the environment and heap teardown of a natural exit (~0.9 ms); 'exit' handlers still run.
-  if (code === null) runMain(); else if (fast.settled()) process.exit(code); else process.exitCode = code;
+  if (code === null) runMain(); else if (fast.settled()) exitNow(code); else process.exitCode = code;
 } else {
   runMain();
 }
