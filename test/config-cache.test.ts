@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { CACHE_FORMAT, entryFile, jsonExact, MAX_ENTRIES, mismatch, readEntry, recordingContext, SETTLE_MS, writeEntry } from '../src/config/compiled-cache.js';
 import { runProcess } from './helpers/cli.js';
 import { cliPath, tempDir } from './helpers/paths.js';
 
@@ -133,4 +134,41 @@ test('a broken config is never stored; an entry others may write is ignored; no 
   assert.match((await h.status()).detail, /untrusted/);
   assert.equal(await h.send(), 'pw.example.org', 'an entry others may write is not used');
   assert.equal(statSync(h.entry()).mode & 0o777, 0o600, 'and it was replaced by a private one');
+});
+
+test('compiled-cache.ts: the settle rule, the bound on entries, what JSON keeps, and recording what the validator reads', () => {
+  const dir = tempDir('sysmail-cfgcache-unit-');
+  chmodSync(dir, 0o755);
+  const euid = process.geteuid?.() ?? 0;
+  const opts = { dir, build: 'b:v20:x64' };
+  const config = { source: null, general: { hostname: 'h', domain: 'd', admin: 'root', localDomains: ['d'], aliases: null, maxMessageSize: 1, tagHost: true },
+    spool: { dir: '/s', mode: 'disk' as const, maxLifetime: 1, retryMin: 1, retryMax: 1 }, log: { file: null, syslog: false } };
+  const entry = (file: string) => ({ v: CACHE_FORMAT, key: { build: opts.build, file, stat: '1:2:3:4:5:0:33188', euid, hostname: 'h', homedir: '/root' }, env: { X: null }, exists: {}, config });
+  const now = 1_000_000;
+  assert.equal(writeEntry(opts, entry('/a.toml'), now - SETTLE_MS, now), null, 'changed within the settle time: not stored');
+  const file = writeEntry(opts, entry('/a.toml'), now - SETTLE_MS - 1, now);
+  assert.equal(file, entryFile(dir, '/a.toml', euid));
+  const key = entry('/a.toml').key;
+  assert.deepEqual(readEntry(opts, key, {}, () => false), { config });
+  assert.deepEqual(readEntry(opts, { ...key, stat: '1:2:3:4:6:0:33188' }, {}, () => false), { miss: 'stale: the config file changed', file });
+  assert.deepEqual(readEntry(opts, { ...key, build: 'other' }, {}, () => false), { miss: 'stale: another build', file });
+  assert.deepEqual(readEntry(opts, key, { X: 'set' }, () => false), { miss: 'stale: $X changed', file });
+  assert.equal(mismatch({ ...entry('/a.toml'), exists: { '/p': false } }, key, {}, () => true), '/p appeared');
+
+  assert.equal(writeEntry(opts, { ...entry('/inf.toml'), config: { ...config, spool: { ...config.spool, maxLifetime: Infinity } } }, null, now), null, 'Infinity would read back as null');
+  assert.equal(jsonExact({ a: [1, 'x', null, true] }), true);
+  assert.equal(jsonExact({ a: undefined }), false);
+  assert.equal(jsonExact(new Date()), false);
+
+  for (let i = 0; i < MAX_ENTRIES + 5; i++) writeEntry(opts, entry(`/c${i}.toml`), null, now);
+  assert.equal(readdirSync(dir).filter((n) => n.startsWith('config-')).length, MAX_ENTRIES);
+
+  const r = recordingContext({ env: { A: '1' }, exists: (p) => p === '/yes' });
+  assert.equal(r.ctx.env!.A, '1');
+  assert.equal(r.ctx.env!.B, undefined);
+  assert.equal(r.ctx.exists!('/yes'), true);
+  assert.equal(r.ctx.exists!('/no'), false);
+  assert.deepEqual([r.env, r.exists, r.enumerated()], [{ A: '1', B: null }, { '/yes': true, '/no': false }, false]);
+  void { ...r.ctx.env };
+  assert.equal(r.enumerated(), true, 'a validator that lists the environment depends on all of it: not cached');
 });

@@ -119,6 +119,7 @@ export function readEntry(opts: ConfigCacheOptions, key: CacheKey, env: NodeJS.P
  */
 export function writeEntry(opts: ConfigCacheOptions, e: CacheEntry, ctimeMs: number | null, now: number = Date.now()): string | null {
   if (ctimeMs !== null && !(now - ctimeMs > SETTLE_MS)) return null;
+  if (!jsonExact(e.config)) return null; // would not read back as the same config
   const file = entryFile(opts.dir, e.key.file, e.key.euid);
   const tmp = join(opts.dir, `.config.${process.pid}.tmp`);
   try {
@@ -132,6 +133,15 @@ export function writeEntry(opts: ConfigCacheOptions, e: CacheEntry, ctimeMs: num
   }
   prune(opts.dir);
   return file;
+}
+
+/** Whether JSON keeps `v` exactly: plain objects, arrays, strings, booleans, null and finite numbers only. */
+export function jsonExact(v: unknown): boolean {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v) && !Object.is(v, -0);
+  if (Array.isArray(v)) return v.every(jsonExact);
+  if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) return Object.values(v as object).every(jsonExact);
+  return false;
 }
 
 /** Keeps the MAX_ENTRIES newest entry files (a host may run sendmail -C with many configs). */
