@@ -147,7 +147,8 @@ test('compiled-cache.ts: the settle rule, the bound on entries, what JSON keeps,
   const now = 1_000_000;
   assert.equal(writeEntry(opts, entry('/a.toml'), now - SETTLE_MS, now), null, 'changed within the settle time: not stored');
   const file = writeEntry(opts, entry('/a.toml'), now - SETTLE_MS - 1, now);
-  assert.equal(file, entryFile(dir, '/a.toml', euid));
+  assert.equal(file, entryFile(dir, '/a.toml', euid, opts.build));
+  assert.notEqual(entryFile(dir, '/a.toml', euid, 'another build'), file, 'one entry per build');
   const key = entry('/a.toml').key;
   assert.deepEqual(readEntry(opts, key, {}, () => false), { config });
   assert.deepEqual(readEntry(opts, { ...key, stat: '1:2:3:4:6:0:33188' }, {}, () => false), { miss: 'stale: the config file changed', file });

@@ -61,7 +61,7 @@ export async function cacheCommand(argv: string[]): Promise<number> {
   }
   state.write = false; // the training runs write them, not this process
   const dir = chooseDir(state, typeof opts.dir === 'string' ? opts.dir : process.env.SYSMAIL_CODE_CACHE_DIR || null);
-  const files = rebuild(dir);
+  const files = rebuild(dir, state);
   const size = files.reduce((n, f) => n + statSync(f).size, 0);
   process.stdout.write(`sysmail: code cache rebuilt: ${files.join(', ')} (${size} bytes, node ${process.version}, ${process.arch}${process.execArgv.length ? `, flags ${process.execArgv.join(' ')}` : ''})\n`);
   return EX.OK;
@@ -88,7 +88,7 @@ function chooseDir(state: LauncherCache, asked: string | null): string {
     { exit: EX.CANTCREAT, hint: 'run `sudo sysmail cache rebuild`, or set SYSMAIL_CODE_CACHE_DIR (or --dir) to a directory you own; without a cache sysmail only starts slower' });
 }
 
-function rebuild(dir: string): string[] {
+function rebuild(dir: string, state: LauncherCache): string[] {
   const launcher = realpathSync(process.argv[1]!);
   const work = mkdtempSync(join(tmpdir(), 'sysmail-cache-'));
   try {
@@ -120,7 +120,7 @@ function rebuild(dir: string): string[] {
     trainRun(['-t'], false);
     trainRun(['-t'], true);
     // The training config's entry is of no use to anyone.
-    rmSync(entryFile(dir, config, process.geteuid?.() ?? 0), { force: true });
+    rmSync(entryFile(dir, config, process.geteuid?.() ?? 0, state.check('sendmail').stamp), { force: true });
     const check = runSync(node.concat(['cache', 'status', '--json']), env, '');
     let seen: { bundles: Record<string, BundleCache> } | null = null;
     try { seen = JSON.parse(check.stdout) as { bundles: Record<string, BundleCache> }; } catch { /* reported below */ }

@@ -63,9 +63,12 @@ export interface CacheEntry {
   config: FastConfig;
 }
 
-/** The entry file of a config path for a user: config-EUID-FNV1A(path).json. */
-export function entryFile(dir: string, file: string | null, euid: number): string {
-  const s = file ?? '(embedded)';
+/**
+ * The entry file of a config path for a user and a build: config-EUID-FNV1A(build, path).json.
+ * Two builds side by side (an upgrade, a test tree) keep one entry each instead of taking turns.
+ */
+export function entryFile(dir: string, file: string | null, euid: number, build: string): string {
+  const s = `${build}\n${file ?? '(embedded)'}`;
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
   return join(dir, `config-${euid}-${h.toString(16).padStart(8, '0')}.json`);
@@ -94,7 +97,7 @@ export function mismatch(e: CacheEntry, key: CacheKey, env: NodeJS.ProcessEnv, e
 /** The entry for `key`, when there is a trusted one that fits; else why not. */
 export function readEntry(opts: ConfigCacheOptions, key: CacheKey, env: NodeJS.ProcessEnv, exists: (p: string) => boolean):
   { config: FastConfig } | { miss: string; file: string } {
-  const file = entryFile(opts.dir, key.file, key.euid);
+  const file = entryFile(opts.dir, key.file, key.euid, key.build);
   let fd = -1;
   try {
     // Opened without asking first: a missing entry (an exception) is the rare case, once per change.
@@ -120,7 +123,7 @@ export function readEntry(opts: ConfigCacheOptions, key: CacheKey, env: NodeJS.P
 export function writeEntry(opts: ConfigCacheOptions, e: CacheEntry, ctimeMs: number | null, now: number = Date.now()): string | null {
   if (ctimeMs !== null && !(now - ctimeMs > SETTLE_MS)) return null;
   if (!jsonExact(e.config)) return null; // would not read back as the same config
-  const file = entryFile(opts.dir, e.key.file, e.key.euid);
+  const file = entryFile(opts.dir, e.key.file, e.key.euid, e.key.build);
   const tmp = join(opts.dir, `.config.${process.pid}.tmp`);
   try {
     if (e.key.euid === 0) mkdirSync(opts.dir, { recursive: true, mode: 0o755 });

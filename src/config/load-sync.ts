@@ -85,5 +85,5 @@ export function loadFastConfigSync(opts: LoadOptions, cache: ConfigCacheOptions 
 export function fastConfigEntry(opts: LoadOptions, cache: ConfigCacheOptions): { file: string; config: string | null; miss: string | null } {
   const { ctx, where, key } = keyOf(opts, cache);
   const r = readEntry(cache, key, ctx.env!, existsSync);
-  return { file: entryFile(cache.dir, key.file, key.euid), config: where.path, miss: 'miss' in r ? r.miss : null };
+  return { file: entryFile(cache.dir, key.file, key.euid, key.build), config: where.path, miss: 'miss' in r ? r.miss : null };
 }
