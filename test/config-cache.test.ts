@@ -152,7 +152,8 @@ test('compiled-cache.ts: the settle rule, the bound on entries, what JSON keeps,
   const key = entry('/a.toml').key;
   assert.deepEqual(readEntry(opts, key, {}, () => false), { config });
   assert.deepEqual(readEntry(opts, { ...key, stat: '1:2:3:4:6:0:33188' }, {}, () => false), { miss: 'stale: the config file changed', file });
-  assert.deepEqual(readEntry(opts, { ...key, build: 'other' }, {}, () => false), { miss: 'stale: another build', file });
+  assert.deepEqual(readEntry(opts, { ...key, build: 'other' }, {}, () => false), { miss: 'missing', file: entryFile(dir, '/a.toml', euid, 'other') });
+  assert.equal(mismatch(entry('/a.toml'), { ...key, build: 'other' }, {}, () => false), 'another build');
   assert.deepEqual(readEntry(opts, key, { X: 'set' }, () => false), { miss: 'stale: $X changed', file });
   assert.equal(mismatch({ ...entry('/a.toml'), exists: { '/p': false } }, key, {}, () => true), '/p appeared');
 
