@@ -2,7 +2,7 @@
  * loadConfigSync: loadConfig (load.ts) with blocking reads, for the sendmail fast path, which runs
  * no promise and loads no node:fs/promises. The same file is chosen, parsed and validated by the
  * same functions of load.ts, with the same errors (EX_CONFIG naming the file, line or key).
- * smol-toml is imported statically here: in the fast path's bundle it is part of the code cache.
+ * The TOML parser comes from toml-sync.ts: statically for ES modules, on first use in the fast path's bundle.
  *
  * loadFastConfigSync: the part of the config the fast path uses, from the compiled-config cache
  * (compiled-cache.ts) when its entry fits, else loaded as loadConfigSync does and stored for the
@@ -10,9 +10,9 @@
  * ever stored, so a fitting entry is a config that validated with the same inputs).
  */
 import { existsSync, readFileSync, statSync, type Stats } from 'node:fs';
-import { parse, TomlError } from 'smol-toml';
 import { CACHE_FORMAT, entryFile, fastPart, readEntry, recordingContext, statKey, writeEntry, type CacheKey, type ConfigCacheOptions, type FastConfig } from './compiled-cache.js';
 import { contextOf, findConfigFile, notAFile, parseAndValidate, unreadable, type LoadOptions } from './load.js';
+import { toml } from './toml-sync.js';
 import type { Config } from './types.js';
 import { validateConfig } from './validate.js';
 
@@ -30,7 +30,7 @@ export function loadConfigSync(opts: LoadOptions = {}): Config {
   } catch (e) {
     throw unreadable(file, where.from, e);
   }
-  return parseAndValidate(file, text, ctx, { parse, TomlError });
+  return parseAndValidate(file, text, ctx, toml());
 }
 
 /** What the cache key of a load is made from: the file chosen, its stat, the context. */
@@ -71,7 +71,7 @@ export function loadFastConfigSync(opts: LoadOptions, cache: ConfigCacheOptions 
       throw unreadable(where.path, where.from, e);
     }
     rec.ctx.fileStat = { uid: st.uid, mode: st.mode };
-    config = parseAndValidate(where.path, text, rec.ctx, { parse, TomlError });
+    config = parseAndValidate(where.path, text, rec.ctx, toml());
     // Changed while it was read: what was read may not be what `key` describes; not stored.
     const after = statSync(where.path, { throwIfNoEntry: false });
     if (!after || statKey(after) !== key.stat) return fastPart(config);
