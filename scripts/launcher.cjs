@@ -41,8 +41,13 @@ function compile(name) {
       // A missing cache is the common miss: asked without an exception (~0.1 ms each).
       if (fs.statSync(file, { throwIfNoEntry: false }) === undefined) continue;
       fd = fs.openSync(file, 'r');
-      if (!trusted(fs.fstatSync(fd)) || !trusted(fs.statSync(dir))) { rec.status = 'untrusted'; rec.file = file; continue; }
-      const c = fs.readFileSync(fd);
+      const st = fs.fstatSync(fd);
+      if (!trusted(st) || !trusted(fs.statSync(dir))) { rec.status = 'untrusted'; rec.file = file; continue; }
+      // Read to the size fstat gave (readFileSync(fd) would fstat again and take its generic loop).
+      const c = Buffer.allocUnsafe(st.size);
+      let got = 0;
+      for (let n; got < c.length && (n = fs.readSync(fd, c, got, c.length - got, got)) > 0;) got += n;
+      if (got < c.length) throw new Error('the cache file shrank while read');
       // The stamp line compared byte by byte, the rest taken as a plain view: the first indexOf,
       // latin1 toString and Buffer subarray of a process cost ~0.15 ms together.
       if (idAt < 0 || !startsWithLine(c, stamp)) {
