@@ -65,7 +65,7 @@ function addressError(input: string, reason: string, opts: AddressOptions, hint?
 interface UnicodeRules { local: RegExp; bad: RegExp; quoted: RegExp }
 let unicodeRules: UnicodeRules | undefined;
 const unicode = (): UnicodeRules => (unicodeRules ??= {
-  // atext (RFC 5322 §3.2.3) plus '.', and any non-ASCII character (RFC 6531); vetted further below.
+  // atext (RFC 5322 section 3.2.3) plus '.', and any non-ASCII character (RFC 6531); vetted further below.
   local: /^[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~.\u0080-\u{10ffff}]+$/u,
   // Invisible or line-breaking characters that must never be part of an address (ZWJ/ZWNJ are allowed: scripts need them).
   bad: /[\p{Cc}\p{Zl}\p{Zp}\p{Zs}\p{Cs}\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]/u,
