@@ -2,8 +2,9 @@
  * The sendmail fast path. Bundled alone into dist/sysmail-sendmail.cjs (scripts/bundle.mjs) with
  * its own code cache, it holds only what submission needs and runs it without a promise: the flag
  * parser, the config (loadFastConfigSync: the compiled-config cache, else the TOML and the
- * validator), message preparation (sendmail-deliver.ts prepareFromStdin), the spool commit (spool/commit-sync.ts submitSync), the log and the delivery kick
- * (submit-core.ts), each shared with the full CLI. It loads no node:fs/promises, and
+ * validator), message preparation (sendmail-deliver.ts prepareFromStdin), the spool commit
+ * (spool/commit-sync.ts submitSync), the log and the delivery kick (submit-core.ts), each shared
+ * with the full CLI. It loads no node:fs/promises, and
  * node:child_process only when it must spawn the flush.
  *
  * It takes `sendmail`'s deliver mode unless -v asks for delivery in the foreground, when this
