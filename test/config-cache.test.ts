@@ -58,10 +58,13 @@ function setup() {
 test('an entry is stored once the config has settled, then used; doctor and cache status report it', async () => {
   const h = setup();
   h.write('one.example.org');
+  const changed = statSync(h.config).ctimeMs;
   assert.equal(await h.send(), 'one.example.org');
-  assert.deepEqual(h.entries(), [], 'a config changed less than a second ago is not stored');
+  // (Only when that sendmail ended within the second: on a very slow machine it may not have.)
+  if (Date.now() - changed < SETTLE_MS) assert.deepEqual(h.entries(), [], 'a config changed less than a second ago is not stored');
 
   await sleep(SETTLE_WAIT_MS);
+  for (const n of h.entries()) rmSync(join(h.cache, n)); // whatever a slow first run stored
   assert.match((await h.status()).detail, /missing/);
   assert.equal(await h.send(), 'one.example.org');
   assert.equal(h.entries().length, 1);
@@ -86,8 +89,8 @@ test('a changed config file, environment or path asked about is never answered f
 
   // Rewritten in place, same size, within the same second: ctime (and mtime) differ.
   h.write('bbbb.example.org');
-  assert.equal(await h.send(), 'bbbb.example.org', 'the new file, not the entry');
   assert.match((await h.status()).detail, /stale: the config file changed/);
+  assert.equal(await h.send(), 'bbbb.example.org', 'the new file, not the entry');
 
   // A variable the validator reads ($SYSMAIL_SPOOL): the message goes where it now says.
   await sleep(SETTLE_WAIT_MS);
