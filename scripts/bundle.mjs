@@ -52,6 +52,18 @@ const notOnFastPath = {
   },
 };
 
+// The fast path's TOML parser (src/config/toml-sync.ts) is required when first used: a bundled ES
+// module reached through require() is initialised at that call, not when the bundle loads.
+const lazyToml = {
+  name: 'lazy-toml',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/toml-sync\.js$/ }, (a) => ({ path: a.path, namespace: 'lazy-toml', pluginData: a.resolveDir }));
+    b.onLoad({ filter: /.*/, namespace: 'lazy-toml' }, (a) => ({
+      contents: "export function toml() { return require('smol-toml'); }", loader: 'js', resolveDir: a.pluginData,
+    }));
+  },
+};
+
 rmSync(outdir, { recursive: true, force: true });
 if (!cjsCache) {
   await build({
@@ -88,7 +100,7 @@ if (!cjsCache) {
   await build({ ...common, entryPoints: { 'sysmail-main': 'src/cli/main.ts' }, plugins: [externalExceptToml] });
   // The sendmail fast path (src/cli/sendmail-fast.ts): only what submission needs. Foreground
   // delivery (-v) is never taken there, so the delivery stack it would pull in is left out.
-  await build({ ...common, entryPoints: { 'sysmail-sendmail': 'src/cli/sendmail-fast.ts' }, plugins: [externalExceptToml, notOnFastPath] });
+  await build({ ...common, entryPoints: { 'sysmail-sendmail': 'src/cli/sendmail-fast.ts' }, plugins: [externalExceptToml, notOnFastPath, lazyToml] });
   // The build id ties a cache to its exact bundle: a content hash in its last line, checked by
   // the launcher against the cache's first line (mtimes are not kept by npm pack, so not those).
   for (const name of ['sysmail-main', 'sysmail-sendmail']) {

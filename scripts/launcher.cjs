@@ -41,8 +41,13 @@ function compile(name) {
       // A missing cache is the common miss: asked without an exception (~0.1 ms each).
       if (fs.statSync(file, { throwIfNoEntry: false }) === undefined) continue;
       fd = fs.openSync(file, 'r');
-      if (!trusted(fs.fstatSync(fd)) || !trusted(fs.statSync(dir))) { rec.status = 'untrusted'; rec.file = file; continue; }
-      const c = fs.readFileSync(fd);
+      const st = fs.fstatSync(fd);
+      if (!trusted(st) || !trusted(fs.statSync(dir))) { rec.status = 'untrusted'; rec.file = file; continue; }
+      // Read to the size fstat gave (readFileSync(fd) would fstat again and take its generic loop).
+      const c = Buffer.allocUnsafe(st.size);
+      let got = 0;
+      for (let n; got < c.length && (n = fs.readSync(fd, c, got, c.length - got, got)) > 0;) got += n;
+      if (got < c.length) throw new Error('the cache file shrank while read');
       // The stamp line compared byte by byte, the rest taken as a plain view: the first indexOf,
       // latin1 toString and Buffer subarray of a process cost ~0.15 ms together.
       if (idAt < 0 || !startsWithLine(c, stamp)) {
@@ -104,17 +109,26 @@ function load(name) {
 }
 
 const runMain = () => { load('main'); };
+// process.exit when something listens for 'exit' (a code-cache write); else the exit it ends with,
+// process.reallyExit, directly: process.exit first loads an internal module and emits the event
+// (~0.1 ms). Same exit code, same teardown.
+const exitNow = (code) => {
+  if (process.listenerCount('exit') === 0 && typeof process.reallyExit === 'function') process.reallyExit(code);
+  process.exit(code);
+};
 // A cheap first look (the fast bundle decides for real): sendmail's name or command, or a flag.
+// String tests, not regular expressions: the first one of a process costs ~0.05 ms.
 const first = process.argv[2];
 const script = process.argv[1] || '';
-if (/(^|\/)sendmail[^/]*$/.test(script) || first === 'sendmail' || (first && first[0] === '-' && !/^(-h|--help|-V|--version)$/.test(first))) {
+const named = script.slice(script.lastIndexOf('/') + 1).startsWith('sendmail'); // the last path element starts with "sendmail"
+if (named || first === 'sendmail' || (first && first[0] === '-' && !['-h', '--help', '-V', '--version'].includes(first))) {
   const fast = load('sendmail');
   // run() is synchronous (no promise on the fast path): an exit code, or null for the full CLI.
   let code = null;
   try { code = fast.run(process.argv[1], process.argv.slice(2)); } catch (err) { code = fast.reportError(err); }
   // Nothing left to wait for (standard error is written synchronously on Linux): exit now, which
   // skips the environment and heap teardown of a natural exit (~0.9 ms); 'exit' handlers still run.
-  if (code === null) runMain(); else if (fast.settled()) process.exit(code); else process.exitCode = code;
+  if (code === null) runMain(); else if (fast.settled()) exitNow(code); else process.exitCode = code;
 } else {
   runMain();
 }

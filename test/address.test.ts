@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { EX, SysmailError } from '../src/core/errors.js';
 import {
   extractAddresses, formatAddressHeader, parseAddressList, parseArgvAddresses, parseEnvelopeAddress, printable, splitAddress,
-  asciiForms, IS_ASCII,
+  asciiForms, asciiLoops, IS_ASCII,
 } from '../src/message/address.js';
 import { decodeWords } from '../src/message/encoded-words.js';
 
@@ -250,4 +250,13 @@ test('the ASCII-only forms of the address rules agree with the Unicode ones on e
   }
   assert.ok(samples.every((t) => IS_ASCII.test(t)));
   assert.equal(IS_ASCII.test('ü'), false);
+});
+
+test('each ASCII rule written as a loop answers as the regular expression it stands for', () => {
+  const all = Array.from({ length: 128 }, (_, i) => String.fromCharCode(i));
+  const samples = [...all, ...all.map((c) => `ab${c}cd`), ...all.map((c) => `${c}x`), ...all.map((c) => `x${c}`), ...all.map((c) => `${c}${c}`),
+    'root', 'first.last+tag', 'a b', 'example.com', 'a-b', '-ab', 'ab-', 'a_b', 'ü', 'xü', 'üx', '\u2028', '😀', '', 'ab\n'];
+  for (const [re, loop] of asciiLoops()) {
+    for (const t of samples) assert.equal(loop.test(t), re.test(t), `${re} on ${JSON.stringify(t)}`);
+  }
 });

@@ -14,7 +14,8 @@ import { chmodSync, mkdirSync, mkdtempSync, realpathSync, rmSync, statSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EX, SysmailError, usageError } from '../core/errors.js';
-import { BUNDLES, SYSTEM_CACHE_DIR, cacheFileName, cacheReport, checkCodeCache, launcherCache, type BundleCache, type LauncherCache } from '../doctor/code-cache.js';
+import { BUNDLES, SYSTEM_CACHE_DIR, cacheFileName, cacheReport, checkCodeCache, checkConfigCache, launcherCache, type BundleCache, type LauncherCache } from '../doctor/code-cache.js';
+import { entryFile, SETTLE_MS } from '../config/compiled-cache.js';
 import { FLUSH_PATH_MARKER } from '../config/defaults.js';
 import { parseOptions } from './options.js';
 
@@ -30,7 +31,10 @@ rebuild   makes the cache with this node and its flags and checks that V8
           beside the bundle (dist/). The packages run it after install and
           upgrade; run it again after upgrading Node.
 status    how this process found the cache: used, missing, stale (another
-          build, Node or CPU), rejected (other V8 flags) or untrusted.
+          build, Node or CPU), rejected (other V8 flags) or untrusted; and
+          whether the compiled-config cache fits the config sendmail would
+          load now (sendmail writes that entry itself: the first call after
+          a config change parses and validates the file and stores it).
 
 Without a usable cache sysmail works the same, only slower to start; the
 launcher writes a fresh one on first use when the user may write one.
@@ -44,8 +48,10 @@ export async function cacheCommand(argv: string[]): Promise<number> {
   const state = launcherCache();
   if (args[0] === 'status' && args.length === 1) {
     if (state) state.write = false; // readers never write
-    if (opts.json) process.stdout.write(JSON.stringify(state ? { dirs: state.dirs, bundles: cacheReport(state) } : null) + '\n');
-    else for (const r of checkCodeCache(state)) process.stdout.write(`${r.check}: ${r.status}: ${r.detail}\n${r.fix ? `fix: ${r.fix}\n` : ''}`);
+    // The config entry of the config sendmail would load now ($SYSMAIL_CONFIG or /etc/sysmail/sysmail.toml).
+    const config = checkConfigCache(state, { path: null });
+    if (opts.json) process.stdout.write(JSON.stringify(state ? { dirs: state.dirs, bundles: cacheReport(state), config: { status: config.status, detail: config.detail } } : null) + '\n');
+    else for (const r of [...checkCodeCache(state), config]) process.stdout.write(`${r.check}: ${r.status}: ${r.detail}\n${r.fix ? `fix: ${r.fix}\n` : ''}`);
     return EX.OK;
   }
   if (args[0] !== 'rebuild' || args.length !== 1) throw usageError(`cache: unknown subcommand "${args.join(' ')}"`, 'sysmail cache rebuild | sysmail cache status');
@@ -55,7 +61,7 @@ export async function cacheCommand(argv: string[]): Promise<number> {
   }
   state.write = false; // the training runs write them, not this process
   const dir = chooseDir(state, typeof opts.dir === 'string' ? opts.dir : process.env.SYSMAIL_CODE_CACHE_DIR || null);
-  const files = rebuild(dir);
+  const files = rebuild(dir, state);
   const size = files.reduce((n, f) => n + statSync(f).size, 0);
   process.stdout.write(`sysmail: code cache rebuilt: ${files.join(', ')} (${size} bytes, node ${process.version}, ${process.arch}${process.execArgv.length ? `, flags ${process.execArgv.join(' ')}` : ''})\n`);
   return EX.OK;
@@ -82,7 +88,7 @@ function chooseDir(state: LauncherCache, asked: string | null): string {
     { exit: EX.CANTCREAT, hint: 'run `sudo sysmail cache rebuild`, or set SYSMAIL_CODE_CACHE_DIR (or --dir) to a directory you own; without a cache sysmail only starts slower' });
 }
 
-function rebuild(dir: string): string[] {
+function rebuild(dir: string, state: LauncherCache): string[] {
   const launcher = realpathSync(process.argv[1]!);
   const work = mkdtempSync(join(tmpdir(), 'sysmail-cache-'));
   try {
@@ -99,13 +105,22 @@ function rebuild(dir: string): string[] {
     const message = 'From: root (Cron Daemon)\nTo: root\nSubject: Cron <root@cache> run-parts /etc/cron.hourly\n'
       + 'MIME-Version: 1.0\nContent-Type: text/plain; charset=UTF-8\n\ntraining run\n';
     // First the full CLI (-v falls back to it and delivers in the foreground, compiling that path
-    // too), then the fast path, whose cache the first run also wrote, with less in it.
-    for (const flags of [['-v', '-t'], ['-t']]) {
-      const train = runSync(node.concat(['sendmail', '-C', config, ...flags]), { ...env, SYSMAIL_WRITE_CODE_CACHE: '1' }, message);
+    // too), then the fast path as a host runs it: once the config is older than the settle time,
+    // a run that stores the compiled config, then one that takes it from there and writes the
+    // code cache, which then holds no TOML parser or validator (compiled only on a config change).
+    const trainRun = (flags: string[], write: boolean) => {
+      const train = runSync(node.concat(['sendmail', '-C', config, ...flags]), write ? { ...env, SYSMAIL_WRITE_CODE_CACHE: '1' } : env, message);
       if (train.status !== 0) {
         throw new SysmailError('ECACHETRAIN', `the code-cache training run failed (exit ${train.status}): ${train.stderr.trim()}`, { exit: EX.SOFTWARE });
       }
-    }
+    };
+    trainRun(['-v', '-t'], true);
+    const wait = SETTLE_MS + 100 - (Date.now() - statSync(config).ctimeMs);
+    if (wait > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+    trainRun(['-t'], false);
+    trainRun(['-t'], true);
+    // The training config's entry is of no use to anyone.
+    rmSync(entryFile(dir, config, process.geteuid?.() ?? 0, state.check('sendmail').stamp), { force: true });
     const check = runSync(node.concat(['cache', 'status', '--json']), env, '');
     let seen: { bundles: Record<string, BundleCache> } | null = null;
     try { seen = JSON.parse(check.stdout) as { bundles: Record<string, BundleCache> }; } catch { /* reported below */ }

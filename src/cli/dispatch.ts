@@ -21,7 +21,9 @@ const isCommand = (word: string | undefined): boolean => (COMMAND_NAMES as reado
 
 /** The command name and its arguments, from the program name (argv[1]) and the arguments. */
 export function resolveCommand(script: string | undefined, argv: string[]): { name: string; args: string[]; invokedAs: string } {
-  const invokedAs = basename(script ?? 'sysmail').replace(/\.(m?js)$/, '');
+  // What /\.(m?js)$/ would strip, without a regular expression (~0.05 ms at its first use).
+  const base = basename(script ?? 'sysmail');
+  const invokedAs = base.endsWith('.js') ? base.slice(0, -3) : base.endsWith('.mjs') ? base.slice(0, -4) : base;
   const personality = PERSONALITIES[invokedAs];
   if (personality) return { name: personality, args: argv, invokedAs };
   const first = argv[0];

@@ -14,7 +14,7 @@ import type { Runtime } from '../submit/runtime.js';
 import { currentUserSync, type SubmitRequest } from '../submit/submit-core.js';
 
 /** Warnings, then the message read from stdin and prepared: the request to queue. */
-export function prepareFromStdin(a: SendmailArgs, config: Config, log: Logger): SubmitRequest {
+export function prepareFromStdin(a: SendmailArgs, config: Pick<Config, 'general'>, log: Logger): SubmitRequest {
   for (const w of a.warnings) process.stderr.write(`sysmail: warning: ${w}\n`);
   if (a.ignored.length > 0) log.verbose(`accepted and ignored: ${a.ignored.join(' ')}`);
   const raw = readMessageSync(0, { dotEnds: !a.ignoreDots, maxSize: config.general.maxMessageSize });

@@ -1,9 +1,10 @@
 /**
  * The sendmail fast path. Bundled alone into dist/sysmail-sendmail.cjs (scripts/bundle.mjs) with
  * its own code cache, it holds only what submission needs and runs it without a promise: the flag
- * parser, the config (loadConfigSync), message preparation (sendmail-deliver.ts prepareFromStdin),
- * the spool commit (spool/commit-sync.ts submitSync), the log and the delivery kick
- * (submit-core.ts), each shared with the full CLI. It loads no node:fs/promises, and
+ * parser, the config (loadFastConfigSync: the compiled-config cache, else the TOML and the
+ * validator), message preparation (sendmail-deliver.ts prepareFromStdin), the spool commit
+ * (spool/commit-sync.ts submitSync), the log and the delivery kick (submit-core.ts), each shared
+ * with the full CLI. It loads no node:fs/promises, and
  * node:child_process only when it must spawn the flush.
  *
  * It takes `sendmail`'s deliver mode unless -v asks for delivery in the foreground, when this
@@ -16,7 +17,8 @@
  * hand-off to logger(1)); when not, the launcher exits at once (process.exit: the 'exit' handlers
  * run, Node's environment and heap teardown, ~0.9 ms, does not), else it waits for it.
  */
-import { loadConfigSync } from '../config/load-sync.js';
+import type { ConfigCacheOptions } from '../config/compiled-cache.js';
+import { loadFastConfigSync } from '../config/load-sync.js';
 import { createLogger } from '../log/logger.js';
 import { submitSync } from '../spool/commit-sync.js';
 import { canWriteQueue } from '../spool/drop.js';
@@ -41,7 +43,7 @@ export function fastPathArgs(script: string | undefined, argv: string[]): Sendma
 export function run(script: string | undefined, argv: string[]): number | null {
   const a = fastPathArgs(script, argv);
   if (!a) return null;
-  const config = loadConfigSync({ path: a.configFile });
+  const config = loadFastConfigSync({ path: a.configFile }, configCache());
   if (!canWriteQueue(config.spool.dir)) return null; // drop/: the full CLI (spool/drop.ts)
   const log = createLogger(submitterLog(config, true, false));
   const req = prepareFromStdin(a, config, log);
@@ -54,6 +56,18 @@ export function run(script: string | undefined, argv: string[]): number | null {
 }
 
 let lingering = false;
+
+/**
+ * The compiled-config cache (config/compiled-cache.ts): in the launcher's first code-cache
+ * directory, for this very bundle (its code-cache stamp: build id, Node, arch). None when not
+ * started through the launcher, or when the bundle has no build id.
+ */
+function configCache(): ConfigCacheOptions | null {
+  const l = (globalThis as { __sysmail_codeCache?: { dirs: string[]; bundles: Record<string, { stamp: string } | undefined> } }).__sysmail_codeCache;
+  const stamp = l?.bundles.sendmail?.stamp;
+  const dir = l?.dirs[0];
+  return stamp && dir && !stamp.startsWith('none:') ? { dir, build: stamp } : null;
+}
 
 /** True when nothing this module started is still running: the process may exit at once. */
 export function settled(): boolean {

@@ -44,6 +44,11 @@ export function scrubText(s: string): string {
  * \uXXXX escapes: the same value for a parser, harmless for `cat` and `tail -f`.
  */
 export function escapeJson(json: string): string {
+  // Every character JSON_RAW names is U+007F or above: an ASCII line (nearly every log line) has
+  // none, and skipping the regular expression saves its first use (~0.02 ms per sendmail).
+  let ascii = true;
+  for (let i = 0; i < json.length && ascii; i++) ascii = json.charCodeAt(i) < 0x7f;
+  if (ascii) return json;
   // C0 inside strings is escaped by JSON.stringify already; outside them it is the layout (newlines).
   return json.replace(JSON_RAW, (c) => '\\u' + c.charCodeAt(0).toString(16).padStart(4, '0'));
 }

@@ -4,7 +4,11 @@
  * build, Node version or CPU arch), rejected by V8 (other V8 flags) or untrusted (owned by
  * someone else, or writable by others). Read-only: doctor turns each into one check line with
  * the fix; a bad cache only costs start-up time, so it is a warning.
+ * checkConfigCache: whether the next `sendmail` takes its config from the compiled-config cache
+ * (config/compiled-cache.ts) or parses and validates it (and then stores it).
  */
+import { fastConfigEntry } from '../config/load-sync.js';
+import type { LoadOptions } from '../config/load.js';
 import { info, ok, warn, type CheckResult } from './report.js';
 
 export type CacheStatus = 'used' | 'missing' | 'stale' | 'rejected' | 'untrusted';
@@ -61,4 +65,21 @@ function checkOne(check: string, s: BundleCache, dirs: string[]): CheckResult {
     case 'rejected': return warn(check, `${s.file} was rejected by V8 (made with other V8 flags or another V8 build; node ${node}, ${arch}): ignored, start-up is slower`, FIX);
     case 'untrusted': return warn(check, `${s.file} is not owned by root or this user, or others may write it: ignored (a cache is code)`, `rm ${s.file} && ${FIX}`);
   }
+}
+
+/** The compiled-config cache entry of the config a `sendmail` would load now (opts: as it finds the file). */
+export function checkConfigCache(l: LauncherCache | null, opts: LoadOptions): CheckResult {
+  const check = 'config cache';
+  const stamp = l ? l.check('sendmail').stamp : null;
+  if (!l || !stamp || stamp.startsWith('none:')) return info(check, 'not used: this sysmail was not started through the code-cache launcher (dist/sysmail.js)');
+  let e: ReturnType<typeof fastConfigEntry>;
+  try {
+    e = fastConfigEntry(opts, { dir: l.dirs[0]!, build: stamp });
+  } catch (err) {
+    return info(check, `not checked: ${(err as Error).message.split('\n')[0]}`);
+  }
+  const of = e.config ?? 'the embedded default';
+  if (e.miss === null) return ok(check, `${e.file} fits ${of}: sendmail skips the TOML parse and the validation`);
+  if (e.miss.startsWith('untrusted')) return warn(check, `${e.file} is ${e.miss}: ignored`, `rm ${e.file}   (the next sendmail as root writes a fresh one)`);
+  return info(check, `${e.file}: ${e.miss}; the next sendmail parses and validates ${of} and stores it (a config changed in the last second is not stored)`);
 }

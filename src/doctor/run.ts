@@ -14,7 +14,7 @@ import type { Runner } from '../system/exec.js';
 import { systemRunner } from '../system/exec.js';
 import { followChain } from '../system/mta-links.js';
 import { findPackageDir } from '../system/package.js';
-import { checkCodeCache, launcherCache } from './code-cache.js';
+import { checkCodeCache, checkConfigCache, launcherCache } from './code-cache.js';
 import { checkConfig } from './config-checks.js';
 import { checkDeliveryTrigger } from './kick-checks.js';
 import { checkMtaLinks } from './mta-checks.js';
@@ -59,6 +59,7 @@ export async function runDoctor(opts: DoctorOptions): Promise<{ results: CheckRe
   results.push(...await checkMtaLinks(opts.root, distro, run));
 
   results.push(...checkCodeCache(launcherCache()));
+  results.push(checkConfigCache(launcherCache(), { path: opts.config, systemPath: under(opts.root, CONFIG_FILE) }));
 
   const chain = await followChain(opts.root, '/usr/sbin/sendmail');
   const targets: LabelTarget[] = [

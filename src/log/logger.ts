@@ -8,7 +8,7 @@
  * handed to logger(1) in one batch when the logger is closed.
  */
 import { bounded, escapeJson, LOG_FIELD_MAX } from '../core/display.js';
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, writevSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export type EventName =
@@ -78,6 +78,21 @@ export function formatEvent(e: LogEvent, ts: number): string {
   return escapeJson(JSON.stringify(rec));
 }
 
+/**
+ * appendFileSync(file, text, { mode }) (O_APPEND, created with `mode`, the whole text, closed),
+ * with the calls the sendmail path has already made once (each Node call costs ~0.05 ms the
+ * first time in a process; appendFileSync takes four new ones).
+ */
+function appendLine(file: string, text: string, mode: number): void {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, mode);
+  try {
+    const buf = Buffer.from(text, 'utf8');
+    for (let off = 0; off < buf.length;) off += writevSync(fd, [off === 0 ? buf : buf.subarray(off)]);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 export function createLogger(opts: LoggerOptions): Logger {
   const now = opts.now ?? Date.now;
   const pendingSyslog: string[] = [];
@@ -88,11 +103,11 @@ export function createLogger(opts: LoggerOptions): Logger {
     if (!opts.file || fileBroken) return;
     try {
       // The directory is made only when the append finds it missing: one system call less per line.
-      try { appendFileSync(opts.file, line + '\n', { mode: 0o640 }); } catch (err) {
+      try { appendLine(opts.file, line + '\n', 0o640); } catch (err) {
         if (dirMade || (err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
         mkdirSync(dirname(opts.file), { recursive: true, mode: 0o750 });
         dirMade = true;
-        appendFileSync(opts.file, line + '\n', { mode: 0o640 });
+        appendLine(opts.file, line + '\n', 0o640);
       }
     } catch (err) {
       // A broken log must never stop mail: say it once, keep going.

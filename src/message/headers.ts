@@ -66,7 +66,10 @@ export function fieldValue(field: HeaderField): string {
   const colon = field.raw.indexOf(0x3a);
   const v = field.raw.subarray(colon + 1);
   const text = isUtf8(v) ? v.toString('utf8') : decodeCp1252(v);
-  return text.replace(/\r?\n(?=[ \t])/g, '').replace(/\r?\n$/, '').trim();
+  // trim() also takes a final line end. Only a line break that is not the last character can be
+  // a fold: most values have none, and a regular expression costs ~0.02 ms at its first use.
+  const nl = text.indexOf('\n');
+  return (nl < 0 || nl === text.length - 1 ? text : text.replace(/\r?\n(?=[ \t])/g, '')).trim();
 }
 
 /** Parses the header block at the start of `raw`. */
@@ -121,6 +124,10 @@ export function parseMessage(raw: Buffer): ParsedMessage {
  * spaces, except a fold (line break + white space), kept as "\n" + the white space.
  */
 export function sanitizeValue(value: string): string {
+  // Nothing to do without a control character (tab aside): the common case, without the regular expressions.
+  let clean = true;
+  for (let i = 0; i < value.length && clean; i++) { const c = value.charCodeAt(i); clean = (c >= 0x20 && c !== 0x7f) || c === 0x09; }
+  if (clean) return value;
   // One pass over the string, so no ordering trick can turn a lone newline into a line end.
   return value.replace(/\r?\n(?=[ \t])|[\x00-\x08\x0a-\x1f\x7f]/g, (m, at: number) => {
     const next = value[at + m.length];
@@ -146,7 +153,10 @@ export function foldField(name: string, value: string): string {
 }
 
 function checkName(name: string): void {
-  if (!/^[\x21-\x39\x3b-\x7e]+$/.test(name)) {
+  // Printable ASCII but ':' (RFC 5322 ftext), one or more; a loop, not a regular expression (first use ~0.02 ms).
+  let ok = name.length > 0;
+  for (let i = 0; i < name.length && ok; i++) { const c = name.charCodeAt(i); ok = c >= 0x21 && c <= 0x7e && c !== 0x3a; }
+  if (!ok) {
     throw new TypeError(`invalid header field name ${JSON.stringify(name)}`);
   }
 }

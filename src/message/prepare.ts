@@ -61,8 +61,9 @@ export interface PreparedMessage {
   message: Buffer;
 }
 
-/** Headers whose addresses are qualified in place. */
-const ADDRESS_HEADERS = ['from', 'sender', 'reply-to', 'to', 'cc', 'resent-from', 'resent-sender', 'resent-to', 'resent-cc'];
+/** Headers whose addresses are qualified in place: the lower-case name, and as errors name it. */
+const ADDRESS_HEADERS = [['from', 'From'], ['sender', 'Sender'], ['reply-to', 'Reply-To'], ['to', 'To'], ['cc', 'Cc'],
+  ['resent-from', 'Resent-From'], ['resent-sender', 'Resent-Sender'], ['resent-to', 'Resent-To'], ['resent-cc', 'Resent-Cc']] as const;
 const DAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
@@ -78,7 +79,12 @@ export function formatDate(d: Date, offsetMinutes = -d.getTimezoneOffset()): str
 
 /** A host name fit for the right-hand side of a Message-ID. */
 function idHost(hostname: string): string {
-  const h = hostname.replace(/[^A-Za-z0-9.-]/g, '');
+  // hostname.replace(/[^A-Za-z0-9.-]/g, ''), as a loop: a regular expression costs ~0.02 ms at its first use.
+  let h = '';
+  for (let i = 0; i < hostname.length; i++) {
+    const c = hostname.charCodeAt(i);
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d) h += hostname[i];
+  }
   return h === '' ? 'localhost' : h;
 }
 
@@ -88,7 +94,8 @@ export function makeMessageId(now: Date, hostname: string, seed?: string): strin
   // A Message-ID must be unique, not secret: pid, a high-resolution clock and 64 random bits.
   const rnd = seed ?? `${process.pid.toString(36)}${process.hrtime.bigint().toString(36)}`
     + `${Math.floor(Math.random() * 2 ** 32).toString(36)}${Math.floor(Math.random() * 2 ** 32).toString(36)}`;
-  return `<${now.getTime().toString(36)}.${rnd.replace(/[^A-Za-z0-9.\-_]/g, '')}@${idHost(hostname)}>`;
+  // Base-36 digits need no cleaning; a seed does.
+  return `<${now.getTime().toString(36)}.${seed === undefined ? rnd : rnd.replace(/[^A-Za-z0-9.\-_]/g, '')}@${idHost(hostname)}>`;
 }
 
 /** The display name of a From we generate: the full name (or local part), tagged with the host when asked. */
@@ -183,7 +190,7 @@ function qualifyList(value: string, domain: string, header: string, strict: bool
   else if (addressListProblem(value) !== null) return null;
   // Bare means no '@' at all (outside quotes): "user@" is broken, not bare, and is left for the reader to see.
   const ends = parseAddressList(value)
-    .filter((a) => a.address !== '' && splitAddress(a.address).local === a.address && !/\s/.test(a.address))
+    .filter((a) => a.address !== '' && splitAddress(a.address).local === a.address && !hasSpace(a.address))
     .map((a) => a.end);
   if (ends.length === 0) return null;
   const pieces: string[] = [];
@@ -196,8 +203,15 @@ function qualifyList(value: string, domain: string, header: string, strict: bool
   return pieces.join('');
 }
 
-/** "resent-to" -> "Resent-To", to name a header in a message. */
-const titleCase = (lname: string): string => lname.replace(/(^|-)([a-z])/g, (_m, d: string, c: string) => d + c.toUpperCase());
+/** /\s/.test(s), with the regular expression (~0.02 ms at its first use) only for non-ASCII text. */
+function hasSpace(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x20 || (c >= 0x09 && c <= 0x0d)) return true;
+    if (c >= 0x80) return /\s/.test(s);
+  }
+  return false;
+}
 
 function dedupe(addrs: string[]): string[] {
   const seen = new Set<string>();
@@ -248,7 +262,7 @@ export function prepareMessage(opts: PrepareOptions): PreparedMessage {
   headers.remove('bcc');
   headers.remove('resent-bcc');
   const strict = opts.strictHeaders ?? opts.extractRecipients;
-  for (const name of ADDRESS_HEADERS) headers.rewrite(name, (v) => qualifyList(v, domain, titleCase(name), strict));
+  for (const [name, title] of ADDRESS_HEADERS) headers.rewrite(name, (v) => qualifyList(v, domain, title, strict));
 
   if (!headers.has('date')) headers.add('Date', formatDate(opts.now));
   if (!headers.has('message-id')) headers.add('Message-ID', makeMessageId(opts.now, opts.hostname, opts.messageIdSeed));

@@ -28,7 +28,13 @@ export const MAX_RECIPIENTS = 1000;
 const VIAS: readonly SubmitVia[] = ['sendmail', 'send', 'smtp', 'drop', 'bounce'];
 const STATUSES: readonly RecipientStatus[] = ['pending', 'sent', 'deferred', 'failed'];
 // Every C0 control and DEL: CR/LF/NUL would break the line format, the rest would reach logs and terminals.
-const CONTROL = /[\u0000-\u001f\u007f]/;
+/** /[\u0000-\u001f\u007f]/, as a loop: a regular expression costs ~0.02 ms at its first use, on every sendmail. */
+const CONTROL = {
+  test(s: string): boolean {
+    for (let i = 0; i < s.length; i++) { const c = s.charCodeAt(i); if (c < 0x20 || c === 0x7f) return true; }
+    return false;
+  },
+};
 
 function badValue(field: string, why: string): SysmailError {
   return new SysmailError('EBADENVELOPE', `envelope ${field} ${why}`, {

@@ -19,16 +19,32 @@ const TOKEN_RE = /^([1-9][0-9]{0,9})\.([0-9]{1,20})\.([0-9a-f]{1,8})$/;
 
 function procStat(pid: number): { state: string; start: string } | null {
   let text: string;
-  try { text = readFileSync(`/proc/${pid}/stat`, 'latin1'); } catch { return null; }
+  // 'utf8': Node reads such a file in one native call (latin1 or a Buffer take a JS loop of 64 KiB
+  // reads for a file whose size says 0, ~0.1 ms). Only comm could hold non-ASCII bytes, and a
+  // decoder never swallows the ASCII ')' after it, so the fields used are the same.
+  try { text = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return null; }
   // comm (field 2) may hold spaces and parentheses: fields resume after the last ')'.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   const state = rest[0];
   const start = rest[19];
-  return state && start && /^[0-9]+$/.test(start) ? { state, start } : null;
+  return state && start && isDigits(start) ? { state, start } : null;
+}
+
+// Loops, not regular expressions: each costs ~0.02 ms at its first use, on every sendmail.
+/** /^[0-9]+$/ */
+function isDigits(s: string): boolean {
+  for (let i = 0; i < s.length; i++) { const c = s.charCodeAt(i); if (c < 0x30 || c > 0x39) return false; }
+  return s.length > 0;
 }
 
 function readBoot(): string {
-  try { return readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').replace(/[^0-9a-f]/g, '').slice(0, 8) || '0'; } catch { return '0'; }
+  try {
+    // The first 8 of its lowercase hex digits (the dashes and the newline dropped).
+    const text = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8'); // ASCII; 'utf8': see procStat
+    let hex = '';
+    for (let i = 0; i < text.length && hex.length < 8; i++) { const c = text.charCodeAt(i); if ((c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66)) hex += text[i]; }
+    return hex || '0';
+  } catch { return '0'; }
 }
 
 let self: { token: string; owner: Owner } | null = null;

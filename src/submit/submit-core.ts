@@ -74,7 +74,7 @@ export function acceptedEvent(id: string, req: SubmitRequest): LogEvent {
 }
 
 /** The event log of a submitter: an unprivileged one cannot write the system log; the importer logs for it. */
-export function submitterLog(cfg: Config, spoolOwner: boolean, verbose: boolean): LoggerOptions {
+export function submitterLog(cfg: Pick<Config, 'log'>, spoolOwner: boolean, verbose: boolean): LoggerOptions {
   return { file: spoolOwner ? cfg.log.file : null, syslog: spoolOwner && cfg.log.syslog, verbose };
 }
 
