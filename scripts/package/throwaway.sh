@@ -21,6 +21,9 @@ mkdir "$t/upper" "$t/work" "$t/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$t/upper,workdir=$t/work" "$t/root"
 for m in proc sys dev dev/pts; do mount --rbind "/$m" "$t/root/$m"; done
 mount -t tmpfs tmpfs "$t/root/run"
+# A fresh host has no sysmail state: what earlier runs and tests left on this one (a message in the
+# spool, caches, a log) is hidden in the overlay, so a package check sees only its own mail.
+rm -rf "$t/root/var/spool/sysmail" "$t/root/var/cache/sysmail" "$t/root/var/lib/sysmail" "$t/root/var/log/sysmail" "$t/root/etc/sysmail"
 mkdir -p "$t/root/work"
 cp "$script" "$t/root/work/script.sh"
 for f in "$@"; do cp "$f" "$t/root/work/"; done
