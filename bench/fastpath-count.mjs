@@ -22,8 +22,8 @@ let text = readFileSync(launcher, 'utf8');
 const append = (expr) => `try { require('node:fs').appendFileSync(${JSON.stringify(log)}, ${expr} + '\\n'); } catch {}`;
 const swaps = [
   // run() returns an exit code (also after a failure it reported) or null: the full CLI runs.
-  ['  if (code === null) runMain(); else process.exitCode = code;',
-    `  ${append("(code === null ? 'fallback' : 'fast')")};\n  if (code === null) runMain(); else process.exitCode = code;`],
+  ['  if (code === null) runMain(); else if (fast.settled()) exitNow(code); else process.exitCode = code;',
+    `  ${append("(code === null ? 'fallback' : 'fast')")};\n  if (code === null) runMain(); else if (fast.settled()) exitNow(code); else process.exitCode = code;`],
   ['} else {\n  runMain();\n}', `} else {\n  ${append("'other'")};\n  runMain();\n}`],
 ];
 for (const [from, to] of swaps) {
