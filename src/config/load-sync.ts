@@ -14,38 +14,46 @@ import { CACHE_FORMAT, entryFile, fastPart, readEntry, recordingContext, statKey
 import { contextOf, findConfigFile, notAFile, parseAndValidate, unreadable, type LoadOptions } from './load.js';
 import { toml } from './toml-sync.js';
 import type { Config } from './types.js';
-import { validateConfig } from './validate.js';
+import { validateConfig, type ValidateContext } from './validate.js';
 
 export function loadConfigSync(opts: LoadOptions = {}): Config {
   const ctx = contextOf(opts);
   const where = findConfigFile(opts);
-  if (where.path === null) return validateConfig({}, null, '', ctx);
-  const file = where.path;
+  return loadFrom(where, statConfig(where), ctx);
+}
+
+type Where = ReturnType<typeof findConfigFile>;
+
+/** The chosen config file's stat (null: the embedded default); unreadable or not a file: EX_CONFIG. */
+function statConfig(where: Where): Stats | null {
+  if (where.path === null) return null;
+  try {
+    const st = statSync(where.path);
+    if (!st.isFile()) throw notAFile();
+    return st;
+  } catch (e) {
+    throw unreadable(where.path, where.from, e);
+  }
+}
+
+/** Reads, parses and validates the chosen file (`st`: its stat from statConfig), or the embedded default. */
+function loadFrom(where: Where, st: Stats | null, ctx: Partial<ValidateContext>): Config {
+  if (where.path === null || st === null) return validateConfig({}, null, '', ctx);
   let text: string;
   try {
-    const st = statSync(file);
-    if (!st.isFile()) throw notAFile();
-    ctx.fileStat = { uid: st.uid, mode: st.mode };
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(where.path, 'utf8');
   } catch (e) {
-    throw unreadable(file, where.from, e);
+    throw unreadable(where.path, where.from, e);
   }
-  return parseAndValidate(file, text, ctx, toml());
+  ctx.fileStat = { uid: st.uid, mode: st.mode };
+  return parseAndValidate(where.path, text, ctx, toml());
 }
 
 /** What the cache key of a load is made from: the file chosen, its stat, the context. */
 function keyOf(opts: LoadOptions, cache: ConfigCacheOptions) {
   const ctx = contextOf(opts);
   const where = findConfigFile(opts);
-  let st: Stats | null = null;
-  if (where.path !== null) {
-    try {
-      st = statSync(where.path);
-      if (!st.isFile()) throw notAFile();
-    } catch (e) {
-      throw unreadable(where.path, where.from, e);
-    }
-  }
+  const st = statConfig(where);
   const key: CacheKey = { build: cache.build, file: where.path, stat: st ? statKey(st) : null, euid: ctx.euid!, hostname: ctx.hostname!, homedir: ctx.homedir! };
   return { ctx, where, st, key };
 }
@@ -60,18 +68,8 @@ export function loadFastConfigSync(opts: LoadOptions, cache: ConfigCacheOptions 
   } catch { /* a cache: the full load */ }
 
   const rec = recordingContext(ctx);
-  let config: Config;
-  if (where.path === null || st === null) {
-    config = validateConfig({}, null, '', rec.ctx);
-  } else {
-    let text: string;
-    try {
-      text = readFileSync(where.path, 'utf8');
-    } catch (e) {
-      throw unreadable(where.path, where.from, e);
-    }
-    rec.ctx.fileStat = { uid: st.uid, mode: st.mode };
-    config = parseAndValidate(where.path, text, rec.ctx, toml());
+  const config = loadFrom(where, st, rec.ctx);
+  if (where.path !== null) {
     // Changed while it was read: what was read may not be what `key` describes; not stored.
     const after = statSync(where.path, { throwIfNoEntry: false });
     if (!after || statKey(after) !== key.stat) return fastPart(config);

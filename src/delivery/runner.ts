@@ -100,11 +100,7 @@ export async function runQueue(opts: RunOptions): Promise<PassSummary> {
       if (due.length === 0) break;
       for (const id of due) {
         seen.add(id);
-        const known = opts.committed?.get(id);
-        const claim = known?.commit && opts.spool.claimCommitting
-          ? opts.spool.claimCommitting(id, known.envelope, known.message, known.commit)
-          : known && opts.spool.claimCommitted
-            ? await opts.spool.claimCommitted(id, known.envelope, known.message) : await opts.spool.claim(id);
+        const claim = await claimOf(opts, id);
         if (!claim) continue; // another pass has it, or it is gone
         // Held: only `queue release` lets it go. Not due (another pass deferred it after our list
         // was taken, or since the id was asked for): its retry time stands, unless forced.
@@ -126,6 +122,15 @@ export async function runQueue(opts: RunOptions): Promise<PassSummary> {
     if (!opts.transports) await pool.closeAll();
   }
   return summary;
+}
+
+/** The claim on one id: from the bytes this process holds (while or after its commit), else from the spool. */
+async function claimOf(opts: RunOptions, id: string): Promise<Claim | null> {
+  const { spool } = opts;
+  const known = opts.committed?.get(id);
+  if (known?.commit && spool.claimCommitting) return spool.claimCommitting(id, known.envelope, known.message, known.commit);
+  if (known && spool.claimCommitted) return spool.claimCommitted(id, known.envelope, known.message);
+  return spool.claim(id);
 }
 
 async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool, summary: PassSummary, now: () => number,
