@@ -15,12 +15,14 @@
 // --gap MS (default 50): the pause after each message, so that every agent starts from idle.
 // --extra NAME=PATH/sysmail.js: also another sysmail build's serve (e.g. the commit before a change),
 // with its own spool, in the same rounds.
+// The sink (bench/lib/timing-sink.mjs) runs in its own process, as a relay is another host;
+// --sink inproc puts it in the bench's process (its replies then wait for the client's work);
+// --pipelining makes it announce PIPELINING, as real relays do (default: it does not).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { performance } from 'node:perf_hooks';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -30,47 +32,34 @@ const WARMUP = Number(opt('warmup', '5'));
 const OUT = opt('out', null);
 const GAP = Number(opt('gap', '50'));
 const EXTRA = opt('extra', null);
+const SINK = opt('sink', 'process');
+const PIPELINING = args.includes('--pipelining');
+// process.hrtime is CLOCK_MONOTONIC: the same clock in the sink's process.
+const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 const { startPostfix } = await import(join(root, 'build/test/helpers/postfix.js'));
 const { makeCerts } = await import(join(root, 'build/test/helpers/certs.js'));
 
-// ---- the sink: minimal SMTP, notes when each token arrives ------------------------------------
+// ---- the sink: the relay both agents send to (lib/timing-sink.mjs) --------------------------------
+// In its own process by default (--sink inproc: in this one, as before 2026-12-03's fourth round).
 const arrivals = new Map();
 const waiters = new Map();
-const sink = net.createServer((s) => {
-  s.setNoDelay(true);
-  let buf = ''; let inData = false; let data = '';
-  s.write('220 sink ESMTP\r\n');
-  s.on('data', (d) => {
-    buf += d.toString('latin1');
-    for (;;) {
-      if (inData) {
-        // The terminator may be split across reads: search the whole message so far.
-        data += buf; buf = '';
-        const end = data.indexOf('\r\n.\r\n');
-        if (end < 0) return;
-        buf = data.slice(end + 5); data = data.slice(0, end); inData = false;
-        const t = performance.now();
-        const tok = /bench-token-(\d+-\w+)/.exec(data)?.[1];
-        data = '';
-        if (tok) { arrivals.set(tok, t); waiters.get(tok)?.(t); }
-        s.write('250 ok\r\n');
-        continue;
-      }
-      const nl = buf.indexOf('\r\n');
-      if (nl < 0) return;
-      const line = buf.slice(0, nl); buf = buf.slice(nl + 2);
-      const cmd = line.slice(0, 4).toUpperCase();
-      if (cmd === 'EHLO' || cmd === 'HELO') s.write('250-sink\r\n250 8BITMIME\r\n');
-      else if (cmd === 'DATA') { inData = true; s.write('354 go\r\n'); }
-      else if (cmd === 'QUIT') { s.end('221 bye\r\n'); return; }
-      else s.write('250 ok\r\n');
-    }
+const noteArrival = (tok, t) => { arrivals.set(tok, t); waiters.get(tok)?.(t); };
+let sinkPort; let stopSink;
+if (SINK === 'inproc') {
+  const { sinkConnection } = await import('./lib/timing-sink.mjs');
+  const sink = net.createServer((s) => sinkConnection(s, noteArrival, { offerPipelining: PIPELINING }));
+  await new Promise((r) => sink.listen(0, '127.0.0.1', r));
+  sinkPort = sink.address().port;
+  stopSink = () => sink.close();
+} else {
+  const child = spawn(process.execPath, [join(root, 'bench/lib/timing-sink.mjs'), ...(PIPELINING ? ['--pipelining'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  sinkPort = await new Promise((resolve, reject) => {
+    child.on('message', (m) => (m.port ? resolve(m.port) : noteArrival(m.tok, m.t)));
+    child.on('exit', () => reject(new Error('the sink exited')));
   });
-  s.on('error', () => {});
-});
-await new Promise((r) => sink.listen(0, '127.0.0.1', r));
-const sinkPort = sink.address().port;
+  stopSink = () => child.kill();
+}
 const arrived = (tok) => new Promise((resolve, reject) => {
   if (arrivals.has(tok)) return resolve(arrivals.get(tok));
   const timer = setTimeout(() => reject(new Error(`no arrival of ${tok} within 30 s`)), 30_000);
@@ -80,7 +69,7 @@ const arrived = (tok) => new Promise((resolve, reject) => {
 // ---- the client: one message on a fresh connection --------------------------------------------
 function submit(port, tok) {
   return new Promise((resolve, reject) => {
-    const t0 = performance.now();
+    const t0 = now();
     const s = net.connect({ host: '127.0.0.1', port, noDelay: true });
     const script = ['EHLO client.bench.example', 'MAIL FROM:<root@bench.example>', 'RCPT TO:<ops@example.net>', 'DATA',
       `From: root@bench.example\r\nTo: ops@example.net\r\nSubject: bench-token-${tok}\r\n\r\nbody line\r\n.`, 'QUIT'];
@@ -93,8 +82,8 @@ function submit(port, tok) {
         buf = buf.slice(m[0].length);
         if (m[2] === '-') continue;
         if (Number(m[1]) >= 400) { s.destroy(); reject(new Error(`${port}: ${m[0].trim()} at step ${step}`)); return; }
-        steps.push(performance.now() - t0);
-        if (step === 4) accepted = performance.now();
+        steps.push(now() - t0);
+        if (step === 4) accepted = now();
         step++;
         if (step < script.length) s.write(script[step] + '\r\n');
       }
@@ -157,7 +146,7 @@ try {
 } finally {
   for (const s of serves) s.stop();
   await pf.stop();
-  sink.close();
+  stopSink();
 }
 
 const stats = (xs) => {

@@ -9,7 +9,10 @@
  * - the per-client session limits still hold once enough sessions are open (slots.ts);
  * - the delivery of the message just accepted overlaps its commit (Spool.claimCommitting): the relay
  *   gets everything but the final dot while the fsyncs run, the dot only once the commit is durable
- *   and claimed, and nothing at all (no dot, no log line) when it never is.
+ *   and claimed, and nothing at all (no dot, no log line) when it never is;
+ * - the early delivery (early-delivery.ts): MAIL FROM, RCPT TO and DATA go to the relay at the
+ *   client's DATA command, the data and the dot once the message is in queue/; a client that goes
+ *   away, a message refused or a commit that fails before that leaves the relay with nothing.
  */
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -297,7 +300,9 @@ describe('a delivery that overlaps the commit', () => {
     assert.deepEqual(calls, [id]);
   });
 
-  test('serve killed right after the commit\'s fsyncs: the relay never got the final dot; after a restart it gets the message once', async () => {
+  // At-least-once: the early delivery (early-delivery.ts) may hand the message over before the
+  // fsyncs are done, so a kill right after them can leave it at the relay and in the queue both.
+  test('serve killed right after the commit\'s fsyncs: no 250; after a restart the relay has the message, once or (early delivery) twice', async () => {
     const relay = await startRawSmtp((c) => smtpSession(c));
     cleanups.push(() => relay.close());
     const dir = scratch();
@@ -320,12 +325,13 @@ describe('a delivery that overlaps the commit', () => {
     assert.equal(reply, '', 'no 250: serve died before it could answer');
     assert.equal(await first.exited, 'SIGKILL');
     await new Promise((r) => setTimeout(r, 100));
-    assert.ok(!lines(relay).includes('.'), 'the relay never had a complete message');
+    const before = lines(relay).filter((l) => l === '.').length;
+    assert.ok(before <= 1);
     const second = await start();
-    await until(() => lines(relay).filter((l) => l === '.').length === 1, 10_000, 'the delivery after the restart');
+    await until(() => lines(relay).filter((l) => l === '.').length === before + 1, 10_000, 'the delivery after the restart');
     await new Promise((r) => setTimeout(r, 200));
-    assert.equal(lines(relay).filter((l) => l === '.').length, 1, 'exactly once');
-    assert.equal(lines(relay).filter((l) => l === 'Subject: to ops@remote.example').length, 1);
+    const copies = lines(relay).filter((l) => l === 'Subject: to ops@remote.example').length;
+    assert.equal(copies, before + 1, 'the queued copy once after the restart, and nothing else');
     second.child.kill('SIGTERM');
     await second.exited;
   });
@@ -339,6 +345,137 @@ describe('a delivery that overlaps the commit', () => {
     const order = rt.log.events.map((e) => e.event).filter((e) => ['accepted', 'attempt', 'delivered'].includes(e));
     assert.deepEqual(order, ['accepted', 'attempt', 'delivered']);
     assert.ok(lines(relay).includes('.'));
+  });
+});
+
+describe('the early delivery: the relay dialogue starts at the client\'s DATA command', () => {
+  const relayLines = (relay: RawServer) => relay.transcripts.flat();
+  const envelopeLines = (relay: RawServer) => relayLines(relay).filter((l) => /^(MAIL|RCPT|DATA|RSET)/.test(l));
+
+  /** A client driven one command at a time; `send` writes raw text and waits for the next reply. */
+  async function stepClient(port: number) {
+    const s = net.connect({ host: '127.0.0.1', port });
+    let buf = '';
+    const replies: string[] = [];
+    const waiters: Array<(r: string) => void> = [];
+    const closed = new Promise<void>((r) => s.on('close', () => { for (const w of waiters.splice(0)) w(''); r(); }));
+    s.on('error', () => {});
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (let m = /^(\d{3})([ -])([^\r\n]*)\r\n/.exec(buf); m; m = /^(\d{3})([ -])([^\r\n]*)\r\n/.exec(buf)) {
+        buf = buf.slice(m[0].length);
+        if (m[2] === '-') continue;
+        const r = `${m[1]} ${m[3]}`;
+        const w = waiters.shift();
+        if (w) w(r); else replies.push(r);
+      }
+    });
+    const next = () => new Promise<string>((r) => { const got = replies.shift(); if (got !== undefined) r(got); else waiters.push(r); });
+    await next(); // the greeting
+    return {
+      send: (text: string) => { s.write(text); return next(); },
+      cmd: (line: string) => { s.write(`${line}\r\n`); return next(); },
+      destroy: () => s.destroy(),
+      closed,
+    };
+  }
+
+  async function relayAndServe(replies: Parameters<typeof smtpSession>[1] = {}) {
+    const ended: number[] = [];
+    const relay = Object.assign(await startRawSmtp(async (c) => { await smtpSession(c, replies); ended.push(1); }), { ended });
+    cleanups.push(() => relay.close());
+    const { daemon, rt } = await serve(relay, 5000);
+    return { relay, daemon, rt, port: daemon.addresses[0]!.port };
+  }
+
+  async function upToData(port: number, rcpts: string[]) {
+    const c = await stepClient(port);
+    await c.cmd('EHLO client.test');
+    assert.match(await c.cmd('MAIL FROM:<app@test.example>'), /^250 /);
+    for (const r of rcpts) assert.match(await c.cmd(`RCPT TO:<${r}>`), /^250 /);
+    assert.match(await c.cmd('DATA'), /^354 /);
+    return c;
+  }
+
+  test('MAIL FROM, RCPT TO and DATA reach the relay before the client sends its data (pipelined); the message after the commit', async () => {
+    const { relay, rt, port } = await relayAndServe();
+    const c = await upToData(port, ['ops@remote.example']);
+    await until(() => relayLines(relay).includes('DATA'), 3000, 'DATA at the relay while the client has not sent its data');
+    assert.deepEqual(envelopeLines(relay), ['MAIL FROM:<app@test.example> BODY=8BITMIME', 'RCPT TO:<ops@remote.example>', 'DATA']);
+    assert.deepEqual(rt.log.events.map((e) => e.event), [], 'nothing accepted, nothing logged yet');
+    assert.match(await c.send('Subject: early\r\n\r\nhello\r\n..dot line\r\n.\r\n'), /^250 /);
+    await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the delivery');
+    assert.deepEqual(rt.log.events.map((e) => e.event).filter((e) => e !== 'rejected'), ['accepted', 'attempt', 'delivered']);
+    const delivered = rt.log.events.find((e) => e.event === 'delivered')!;
+    assert.match(String(delivered.reason), /accepted: 250 2\.0\.0 queued \(no TLS\)/);
+    const at = relayLines(relay);
+    assert.ok(at.includes('hello') && at.includes('..dot line') && at.includes('.'), 'the data, dot-stuffed as sent, and the final dot');
+    assert.equal(relay.connections, 1);
+    assert.equal((await rt.spool.list('queue')).length, 0);
+    await c.cmd('QUIT');
+  });
+
+  test('a relay without PIPELINING gets the same commands one at a time', async () => {
+    const { relay, rt, port } = await relayAndServe({ ehloLines: ['8BITMIME'] });
+    const c = await upToData(port, ['ops@remote.example', 'dev@remote.example']);
+    await until(() => relayLines(relay).includes('DATA'), 3000, 'DATA at the relay');
+    assert.deepEqual(envelopeLines(relay), ['MAIL FROM:<app@test.example> BODY=8BITMIME', 'RCPT TO:<ops@remote.example>', 'RCPT TO:<dev@remote.example>', 'DATA']);
+    assert.match(await c.send('Subject: two\r\n\r\nhello\r\n.\r\n'), /^250 /);
+    await until(() => rt.log.events.filter((e) => e.event === 'delivered').length === 2, 3000, 'both delivered');
+  });
+
+  test('a recipient the relay refuses fails with its reply; the others are delivered', async () => {
+    const { rt, port } = await relayAndServe({ rcpt: (to) => (to.startsWith('nobody@') ? '550 5.1.1 no such user here' : undefined) });
+    const c = await upToData(port, ['ops@remote.example', 'nobody@remote.example']);
+    assert.match(await c.send('Subject: mixed\r\n\r\nhello\r\n.\r\n'), /^250 /);
+    await until(() => rt.log.events.some((e) => e.event === 'failed'), 3000, 'the refused recipient');
+    await until(() => rt.log.events.some((e) => e.event === 'delivered' && e.rcpt === 'ops@remote.example'), 3000, 'the other one');
+    const failed = rt.log.events.find((e) => e.event === 'failed')!;
+    assert.equal(failed.rcpt, 'nobody@remote.example');
+    assert.match(String(failed.reason), /said: 550 5\.1\.1 no such user here \(in reply to RCPT TO\)/);
+  });
+
+  test('a client gone in the middle of its data: the relay transaction is abandoned, nothing delivered; the next message goes out', async () => {
+    const { relay, rt, port } = await relayAndServe();
+    const c = await upToData(port, ['ops@remote.example']);
+    await until(() => relayLines(relay).includes('DATA'), 3000, 'DATA at the relay');
+    c.destroy();
+    await until(() => relay.ended.length === 1, 3000, 'the relay connection closed');
+    assert.ok(!relayLines(relay).includes('.'), 'no final dot: the relay has nothing');
+    assert.ok(!relayLines(relay).includes('QUIT'), 'dropped, not ended politely');
+    assert.equal(rt.log.events.filter((e) => e.event === 'accepted' || e.event === 'delivered').length, 0);
+    assert.match(await submit(port, 'two@remote.example'), /^250 /);
+    await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the next message');
+    assert.equal(relay.connections, 2);
+  });
+
+  test('a message refused at the end of its data (too big) is not delivered', async () => {
+    const { relay, rt, port } = await relayAndServe();
+    const c = await upToData(port, ['ops@remote.example']);
+    await until(() => relayLines(relay).includes('DATA'), 3000, 'DATA at the relay');
+    const big = `Subject: big\r\n\r\n${'x'.repeat(1000)}\r\n`.repeat(1100);
+    assert.match(await c.send(`${big}.\r\n`), /^552 /);
+    await until(() => relay.ended.length === 1, 3000, 'the relay connection closed');
+    assert.ok(!relayLines(relay).includes('.'));
+    assert.equal(rt.log.events.filter((e) => e.event === 'delivered').length, 0);
+    await c.cmd('QUIT');
+  });
+
+  test('a commit that fails before the message is in the queue: 451 to the client, nothing at the relay', async () => {
+    const { relay, rt, port } = await relayAndServe();
+    assert.match(await submit(port, 'one@remote.example'), /^250 /);
+    await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the first message');
+    const tmp = join(rt.config.spool.dir, 'tmp');
+    rmSync(tmp, { recursive: true });
+    writeFileSync(tmp, 'not a directory'); // every new queue file fails to open
+    const c = await upToData(port, ['ops@remote.example']);
+    assert.match(await c.send('Subject: lost disk\r\n\r\nhello\r\n.\r\n'), /^451 /);
+    await until(() => relay.ended.length === 1, 3000, 'the relay connection closed');
+    assert.equal(relayLines(relay).filter((l) => l === '.').length, 1, 'only the first message was completed');
+    assert.equal(rt.log.events.filter((e) => e.event === 'delivered').length, 1);
+    rmSync(tmp);
+    mkdirSync(tmp);
+    await c.cmd('QUIT');
   });
 });
 

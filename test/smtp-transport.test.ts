@@ -15,6 +15,7 @@ import { createSmtpTransport } from '../src/transports/smtp.js';
 import { parseReply, replyOutcome } from '../src/transports/smtp-reply.js';
 import { normalizePin } from '../src/transports/smtp-tls.js';
 import { pickAuthMethod } from '../src/transports/smtp-session.js';
+import { dataOnWire } from '../src/transports/smtp-wire.js';
 import { makeCerts } from './helpers/certs.js';
 import { startSink, type Sink, type SinkOptions } from './helpers/smtp-sink.js';
 import { smtpSession, startRawSmtp, type RawServer } from './helpers/raw-smtp.js';
@@ -550,4 +551,68 @@ test('replies are parsed and classified (pure)', () => {
   for (const [code, cmd, want] of table) assert.equal(replyOutcome(code, cmd), want, `${code} ${cmd}`);
   assert.equal(normalizePin('AB:cd' + ':00'.repeat(30)), 'abcd' + '00'.repeat(30));
   assert.equal(normalizePin('abc'), null);
+});
+
+test('early delivery (serve, Transport.prepare) over STARTTLS with AUTH: byte-identical body, then the session is nodemailer\'s again', async () => {
+  const certs = await makeCerts();
+  const s = await sink({ users: { alice: PASSWORD } });
+  const log = recordingLogger();
+  const t = transport(smtpCfg(s.port, { caFile: certs.caFile, username: 'alice', password: { value: PASSWORD } }), log);
+  const first = message(DOTS, 'root@test.example', ['bob@example.com']);
+  const early = t.prepare!('root@test.example', ['bob@example.com'])!;
+  assert.ok(early, 'an SMTP transport can start early');
+  early.supply(first);
+  const r = only(await t.deliver(first, ['bob@example.com']));
+  assert.equal(r.outcome, 'sent', r.text);
+  assert.match(r.text, /accepted: 250 .*\(TLSv1\.[23], verified\)/);
+  await early.ended;
+  const m = s.messages.at(-1)!;
+  assert.equal(m.secure, true);
+  assert.equal(m.user, 'alice');
+  assert.deepEqual(m.to, ['bob@example.com']);
+  assert.equal(lf(m.data), DOTS.toString('latin1'), 'CRLF and dot-stuffing undone by the server: the same bytes');
+  // The next message, without prepare, goes through nodemailer on the same connection.
+  const second = { ...message(EIGHT, 'root@test.example', ['carol@example.com']), id: 'T2' };
+  assert.equal(only(await t.deliver(second, ['carol@example.com'])).outcome, 'sent');
+  assert.equal(s.messages.length, 2);
+  assert.equal(s.connections, 1, 'one connection for both');
+  for (const l of log.lines) assert.ok(!l.includes(PASSWORD));
+});
+
+test('early delivery dropped (the message never came): nothing delivered; the next message goes out on a new connection', async () => {
+  const r = await raw((c) => smtpSession(c));
+  const t = transport(smtpCfg(r.port, { security: 'none' }));
+  const early = t.prepare!('root@test.example', ['bob@example.com'])!;
+  await new Promise((z) => setTimeout(z, 100));
+  early.drop();
+  await early.ended;
+  assert.ok(!r.transcripts.flat().includes('.'), 'no final dot');
+  assert.ok(r.transcripts[0]!.includes('DATA'), 'it had gone as far as DATA');
+  const rs = only(await t.deliver(message(), ['bob@example.com']));
+  assert.equal(rs.outcome, 'sent', rs.text);
+  assert.equal(r.connections, 2);
+});
+
+test('early delivery: a message whose envelope sender differs from the one prepared is not handed over early', async () => {
+  const r = await raw((c) => smtpSession(c));
+  const t = transport(smtpCfg(r.port, { security: 'none' }));
+  const early = t.prepare!('root@test.example', ['bob@example.com'])!;
+  const other = message(DOTS, 'someone-else@test.example', ['bob@example.com']);
+  early.supply(other);
+  await early.ended;
+  assert.equal(only(await t.deliver(other, ['bob@example.com'])).outcome, 'sent');
+  const mails = r.transcripts.flat().filter((l) => l.startsWith('MAIL FROM'));
+  assert.match(mails.at(-1)!, /^MAIL FROM:<someone-else@test\.example>/, 'sent with its own sender');
+  assert.equal(r.transcripts.flat().filter((l) => l === '.').length, 1, 'delivered once');
+});
+
+test('the early delivery\'s data on the wire: CRLF line ends, leading dots doubled, a final dot line', () => {
+  const wire = (s: string) => dataOnWire(Buffer.from(s, 'latin1')).toString('latin1');
+  assert.equal(wire('a\nb\n'), 'a\r\nb\r\n.\r\n');
+  assert.equal(wire('a\r\nb\r\n'), 'a\r\nb\r\n.\r\n', 'CRLF kept as it is');
+  assert.equal(wire('.a\n..b\nc.d\n.\n'), '..a\r\n...b\r\nc.d\r\n..\r\n.\r\n', 'every line that starts with a dot, the first too');
+  assert.equal(wire('no end'), 'no end\r\n.\r\n');
+  assert.equal(wire(''), '.\r\n');
+  assert.equal(wire('a\rb\n\n'), 'a\rb\r\n\r\n.\r\n', 'a lone CR is data');
+  assert.equal(wire('\xe9t\xe9\n'), '\xe9t\xe9\r\n.\r\n', '8-bit bytes unchanged');
 });

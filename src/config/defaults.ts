@@ -128,6 +128,12 @@ export const AUTH_FAILURE_DELAY_MAX_MS = 10_000;
  * seconds covers a cron job's or a script's burst without holding a relay's slot for long).
  */
 export const TRANSPORT_KEEP_IDLE_MS = 5_000;
+/**
+ * serve's early delivery (Transport.prepare): how long a relay transaction opened at the client's
+ * DATA command waits for the message before it is abandoned (the pass then sends as usual). Local
+ * clients send a message in milliseconds; a stalled one must not hold the relay connection.
+ */
+export const EARLY_DELIVERY_WAIT_MS = 10_000;
 /** A kept connection is closed at the end of the first pass after this age, as Postfix's smtp_connection_reuse_time_limit. */
 export const TRANSPORT_KEEP_MAX_AGE_MS = 300_000;
 /** Bytes of just-accepted messages serve keeps in memory for their first delivery (read back from the spool beyond that). */

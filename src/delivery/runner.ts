@@ -150,7 +150,7 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
   const ours = claim.ready ? claim.ready.then(() => true, () => false) : null;
 
   // The expander may still be loading (passwd stat, aliases) while the claim was made: wait for it here.
-  const { targets: expanded, keys } = expandTargets(env, state, opts, await opts.expandAlias);
+  const { targets: expanded, keys } = expandTargets(env, state.recipients, config, await opts.expandAlias);
   let targets = expanded;
   // The spool marks each envelope recipient pending; after aliases and fan-out the keys are the
   // routed ones, so a pending entry that no longer names a target would keep the message forever.
@@ -204,7 +204,16 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
       if (ours) void ours.then((yes) => { if (yes) log.event(attempt); });
       else log.event(attempt);
       const results = await deliverSafely(pool, name, msg, group.map((t) => t.rcpt));
-      if (ours && !(await ours)) return; // never ours: nothing was handed over, nothing to record
+      if (ours && !(await ours)) {
+        // Never ours (the commit failed, or another process claimed it first): nothing is recorded.
+        // An early delivery (serve, Transport.prepare) may have handed it over already: say so.
+        for (const r of results.values()) {
+          if (r.outcome !== 'sent') continue;
+          log.event({ ...base, event: 'delivered', rcpt: r.rcpt, route: group[0]!.route!.name, transport: name, status: 'sent',
+            reason: `${r.text}; but the message was not queued (its commit failed), so the client was told to retry: a second copy may follow` });
+        }
+        return;
+      }
       for (const t of group) {
         const r = results.get(t.rcpt) ?? { rcpt: t.rcpt, outcome: 'deferred' as const, text: `transport ${name} gave no result for this recipient` };
         record(t, name, r);
@@ -255,9 +264,24 @@ async function deliverClaim(claim: Claim, opts: RunOptions, pool: TransportPool,
   }
 }
 
+/**
+ * Where a new message goes on its first attempt: transport name -> its routed recipients, as the
+ * pass will compute it (serve's early delivery starts the relay dialogue from this while the data
+ * still arrives). Null when a recipient has no route. Pure.
+ */
+export function firstAttemptPlan(env: Pick<Envelope, 'sender' | 'recipients'>, config: Config, expandAlias: Expander | undefined): Map<string, string[]> | null {
+  const plan = new Map<string, string[]>();
+  for (const t of expandTargets(env, {}, config, expandAlias).targets) {
+    if (!t.route) return null;
+    const name = t.route.transports[t.idx]!;
+    plan.set(name, [...(plan.get(name) ?? []), t.rcpt]);
+  }
+  return plan;
+}
+
 /** The targets still to deliver, and every state key this message has (done ones included). */
-function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions, expandAlias: Expander | undefined): { targets: Target[]; keys: Set<string> } {
-  const { config } = opts;
+function expandTargets(env: Pick<Envelope, 'sender' | 'recipients'>, recipients: DeliveryState['recipients'], config: Config,
+  expandAlias: Expander | undefined): { targets: Target[]; keys: Set<string> } {
   const out: Target[] = [];
   const seen = new Set<string>();
   for (const orig of env.recipients) {
@@ -271,7 +295,7 @@ function expandTargets(env: Envelope, state: DeliveryState, opts: RunOptions, ex
       for (const { key, idx } of keys) {
         if (seen.has(key)) continue;
         seen.add(key);
-        const prev = state.recipients[key]?.status;
+        const prev = recipients[key]?.status;
         if (prev === 'sent' || prev === 'failed') continue;
         // Fan-out targets each stay on their own transport; fallback ones start at the primary.
         out.push({ key, rcpt, orig, via, route: route ?? null, idx: route?.mode === 'fanout' ? idx : 0 });

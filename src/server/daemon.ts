@@ -24,8 +24,10 @@ import { startListener, type Listener } from './listener.js';
 import { QueueRunner } from './queue-runner.js';
 import { KeptTransports } from './kept-transports.js';
 import { AcceptedMessages } from './accepted.js';
+import { EarlyDeliveries, EarlyStart } from './early-delivery.js';
 import type { TransportPool } from '../transports/registry.js';
 import type { QueueRequest } from './session.js';
+import type { Envelope } from '../spool/types.js';
 import { SHUTDOWN_PASS_TIMEOUT_MS } from '../config/defaults.js';
 
 export interface DaemonOptions {
@@ -139,17 +141,30 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
     log: rt.log,
   });
 
+  // A message from a local client may start its relay dialogue at its DATA command (early-delivery.ts).
+  const earlies = new EarlyDeliveries({ kept, config: () => current.config, log: rt.log, idle: () => runner.startsAtOnce });
+
   const queue = async (req: QueueRequest): Promise<string> => {
     // The one submit path (submit/submit.ts): the commit, as the runner's own, then the `accepted` event.
     const early = runner.startsAtOnce ? current.spool.newId?.() : undefined;
-    const { envelope, done } = startQueueRequest(current, { ...req, via: 'smtp' }, (commit) => runner.ownCommit(commit), early);
-    // When a pass can start at once, the delivery overlaps the commit's fsyncs: MAIL FROM, RCPT TO
-    // and the data go out now, and the final dot only once the commit is durable and claimed
-    // (Spool.claimCommitting). The 250 still waits for the commit, as always.
+    const started = req.early instanceof EarlyStart && early !== undefined ? req.early : null;
+    if (!started) req.early?.drop();
+    const config = current.config;
+    // The early delivery's data and final dot go out once the file is in queue/ (its fsync still running).
+    let committing: Envelope | null = null;
+    const placed = started ? () => (committing ? started.supply(early!, committing, req.message, config) : started.drop()) : undefined;
+    const { envelope, done } = startQueueRequest(current, { ...req, via: 'smtp' }, (commit) => runner.ownCommit(commit), early, placed);
+    committing = envelope;
+    if (started) done.catch(() => started.drop()); // a commit that failed before its file was placed
+    // When a pass can start at once, the delivery overlaps the commit's fsyncs: with an early
+    // delivery the relay has the message already; otherwise MAIL FROM, RCPT TO and the data go out
+    // now, and the final dot once the commit is durable and claimed (Spool.claimCommitting). The
+    // 250 still waits for the commit, as always.
     if (early !== undefined && accepted.add(early, { envelope, message: req.message, commit: done })) {
       runner.deliver(early);
       return done;
     }
+    started?.drop();
     const id = await done;
     accepted.add(id, { envelope, message: req.message });
     // After the commit: the delivery starts while the session sends its 250.
@@ -160,7 +175,8 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
   let listener: Listener | null = null;
   if (listen.length > 0) {
     try {
-      listener = await startListener({ config: () => current.config, log: rt.log, listen, queue, trustedNetworks: opts.trustedNetworks });
+      listener = await startListener({ config: () => current.config, log: rt.log, listen, queue, trustedNetworks: opts.trustedNetworks,
+        startEarly: (sender, recipients) => earlies.start(sender, recipients) });
     } catch (err) {
       removePidFile(pidPath);
       throw err;

@@ -36,6 +36,8 @@ export class KeptTransports {
   private closing: Promise<void> = Promise.resolve();
   /** A pass holds the pool (between begin and end). */
   private active = false;
+  /** Early deliveries holding the pool outside a pass (lend .. giveBack). */
+  private lent = 0;
   /** Closed at the end of the running pass (a reload came during it). */
   private stale = false;
   private readonly now: () => number;
@@ -51,6 +53,10 @@ export class KeptTransports {
     this.clearIdle();
     await this.closing; // a pool being closed (reload, age) finishes its QUITs first
     this.active = true;
+    return this.current();
+  }
+
+  private current(): TransportPool {
     if (!this.pool) {
       const config = this.o.config();
       this.pool = this.o.makePool?.(config) ?? new TransportPool({ config, log: this.o.log, now: this.now });
@@ -59,11 +65,33 @@ export class KeptTransports {
     return this.pool;
   }
 
+  /**
+   * The pool for an early delivery (early-delivery.ts) started before its pass: it is neither
+   * closed nor replaced until giveBack(), so the pass that follows finds the same transports.
+   */
+  async lend(): Promise<TransportPool> {
+    this.lent++;
+    this.clearIdle();
+    await this.closing;
+    return this.current();
+  }
+
+  /**
+   * The early delivery has ended: idle timing resumes when no pass runs. Never closes the pool
+   * itself, not even a stale one: the pass that records the early delivery must find it.
+   */
+  giveBack(): void {
+    this.lent = Math.max(0, this.lent - 1);
+    if (this.active || this.lent > 0 || !this.pool) return;
+    this.armIdle();
+  }
+
   /** The pass is over: keep the pool for idleMs, or close it now when it is too old. */
   async end(): Promise<void> {
     this.active = false;
     const pool = this.pool;
     if (!pool) return;
+    if (this.lent > 0) { await pool.endPass(); return; } // an early delivery still holds it
     if (this.stale) {
       this.stale = false;
       await this.close('the configuration was reloaded');
@@ -74,6 +102,10 @@ export class KeptTransports {
       await this.close('kept for its maximum age');
       return;
     }
+    this.armIdle();
+  }
+
+  private armIdle(): void {
     this.clearIdle();
     // unref: an idle connection never keeps the process alive on its own.
     this.idle = setTimeout(() => { this.idle = null; void this.close('idle'); }, this.o.idleMs ?? TRANSPORT_KEEP_IDLE_MS);
@@ -85,7 +117,7 @@ export class KeptTransports {
    * keeps its pool to the end (its connections are closed then), never a connection cut under it.
    */
   reload(): Promise<void> {
-    if (this.active) { this.stale = true; return Promise.resolve(); }
+    if (this.active || this.lent > 0) { this.stale = true; return Promise.resolve(); }
     return this.close('the configuration was reloaded');
   }
 

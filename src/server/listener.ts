@@ -16,7 +16,7 @@ import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import { configError, EX, SysmailError } from '../core/errors.js';
 import { classifyPeer, formatListen, isLoopback, LOOPBACK_NETWORKS, NetworkList, type ListenAddress } from './network.js';
-import { sessionOptions, smtpReply, type QueueRequest } from './session.js';
+import { sessionOptions, smtpReply, type EarlyHandle, type QueueRequest } from './session.js';
 import { peerUid, Slots, type Lease } from './slots.js';
 import { AUTH_FAILURE_DELAY_MAX_MS, AUTH_FAILURE_DELAY_MS } from '../config/defaults.js';
 
@@ -28,6 +28,8 @@ export interface ListenerOptions {
   trustedNetworks?: readonly string[];
   /** Durably queues one message (and starts its delivery). */
   queue(req: QueueRequest): Promise<string>;
+  /** serve's early delivery, at each DATA command (early-delivery.ts). */
+  startEarly?(sender: string, recipients: string[]): EarlyHandle | null;
   /** Default LISTENER_IDLE_TIMEOUT_MS. */
   idleTimeoutMs?: number;
 }
@@ -153,6 +155,7 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
       classify: (ip) => classifyPeer(ip, sec.trusted, sec.allowRelay),
       submitter: (ip) => ({ uid, user: `smtp:${ip}` }),
       queue: opts.queue,
+      startEarly: opts.startEarly,
       checkPassword: async (user, password) => {
         const want = sec.users.get(user);
         const got = createHash('sha256').update(password, 'utf8').digest();
@@ -179,7 +182,9 @@ export async function startListener(opts: ListenerOptions): Promise<Listener> {
         callback();
       }, (e: unknown) => callback(e as Error));
     });
-    options.onClose = (session) => {
+    const innerClose = options.onClose;
+    options.onClose = (session, server) => {
+      innerClose?.(session, server);
       const h = heldBy.get(session.id);
       if (h) { heldBy.delete(session.id); slots.close(h); }
     };

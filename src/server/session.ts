@@ -30,7 +30,12 @@ export interface QueueRequest {
   user: string;
   /** For the log: "smtp from 127.0.0.1" or "smtp on stdin". */
   origin: string;
+  /** The early delivery started at the DATA command for this message (SessionEnv.startEarly). */
+  early?: EarlyHandle | null;
 }
+
+/** serve's early delivery of the message now arriving (early-delivery.ts): the session passes it on, or drops it. */
+export interface EarlyHandle { drop(): void }
 
 export interface SessionEnv {
   /** The current configuration (it changes on SIGHUP). */
@@ -44,6 +49,8 @@ export interface SessionEnv {
   submitter(remoteAddress: string): { uid: number; user: string };
   /** Durably queues; resolves with the queue id only when the message is safe. */
   queue(req: QueueRequest): Promise<string>;
+  /** At the DATA command: start delivering the message whose data now arrives (serve); null when it does not. */
+  startEarly?(sender: string, recipients: string[]): EarlyHandle | null;
   /** AUTH check; absent when AUTH is off. */
   checkPassword?(username: string, password: string): Promise<boolean>;
   /** Whether STARTTLS and AUTH are offered. */
@@ -56,6 +63,8 @@ export interface SessionEnv {
 
 interface ConnState {
   peer: PeerClass;
+  /** The early delivery of the message being received, until it is queued or refused. */
+  early?: EarlyHandle | null;
   sender: string | null;
   recipients: string[];
 }
@@ -167,6 +176,11 @@ export function sessionOptions(env: SessionEnv): SMTPServerOptions {
       });
     },
 
+    // A client gone in the middle of its data: its early delivery is abandoned at once.
+    onClose(session: SMTPServerSession) {
+      state.get(session)?.early?.drop();
+    },
+
     onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: (err?: Error | null) => void) {
       const denied = relayCheck(session);
       if (denied) return callback(denied);
@@ -197,6 +211,9 @@ export function sessionOptions(env: SessionEnv): SMTPServerOptions {
 
     onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void) {
       const st = stateOf(session);
+      // The relay dialogue may start now, while the data arrives; the message goes out once queued.
+      const early = st.sender !== null ? env.startEarly?.(st.sender, st.recipients) ?? null : null;
+      st.early = early;
       const limit = env.config().general.maxMessageSize;
       const chunks: Buffer[] = [];
       let size = 0;
@@ -208,14 +225,16 @@ export function sessionOptions(env: SessionEnv): SMTPServerOptions {
       });
       stream.on('error', () => { failed = true; });
       stream.on('end', () => {
-        if (failed) return callback(smtpReply(451, '4.3.0 Message not received in full'));
+        st.early = null; // from here each outcome passes it on or drops it
+        if (failed) { early?.drop(); return callback(smtpReply(451, '4.3.0 Message not received in full')); }
         if (stream.sizeExceeded || size > limit) {
+          early?.drop();
           reject(session, `message of ${size} bytes is over general.max_message_size (${limit} bytes)`, { from: st.sender ?? undefined });
           return callback(smtpReply(552, `5.3.4 Message too big: the limit is ${limit} bytes`));
         }
-        acceptMessage(env, session, st, Buffer.concat(chunks, size), now(), origin(session)).then(
+        acceptMessage(env, session, st, Buffer.concat(chunks, size), now(), origin(session), early).then(
           (id) => callback(null, `Ok: queued as ${id}`),
-          (err: unknown) => callback(queueFailure(err)),
+          (err: unknown) => { early?.drop(); callback(queueFailure(err)); },
         );
       });
     },
@@ -231,7 +250,7 @@ async function parseAddress(raw: string, config: Config, allowNull: boolean): Pr
 }
 
 async function acceptMessage(env: SessionEnv, session: SMTPServerSession, st: ConnState, raw: Buffer, date: Date,
-  origin: string): Promise<string> {
+  origin: string, early: EarlyHandle | null): Promise<string> {
   const config = env.config();
   const g = config.general;
   const who = env.submitter(session.remoteAddress);
@@ -247,7 +266,7 @@ async function acceptMessage(env: SessionEnv, session: SMTPServerSession, st: Co
     authenticated: Boolean(session.user), date,
   });
   const message = Buffer.concat([Buffer.from(received, 'latin1'), prepared.message]);
-  const id = await env.queue({ sender: prepared.sender, recipients: prepared.recipients, message, uid: who.uid, user: who.user, origin });
+  const id = await env.queue({ sender: prepared.sender, recipients: prepared.recipients, message, uid: who.uid, user: who.user, origin, early });
   st.sender = null;
   st.recipients = [];
   return id;

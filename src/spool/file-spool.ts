@@ -110,9 +110,9 @@ async function mapLimit<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R
 }
 
 export class FileSpool extends SpoolStore implements Spool {
-  async submit(envelope: Envelope, message: Buffer, id?: string): Promise<string> {
+  async submit(envelope: Envelope, message: Buffer, id?: string, placed?: () => void): Promise<string> {
     checkSize(message, this.maxMessageSize);
-    return this.commit(envelope, message, id);
+    return this.commit(envelope, message, id, placed);
   }
 
   async list(area: SpoolArea = 'queue'): Promise<QueuedMessage[]> {

@@ -155,11 +155,13 @@ export function* commitFile<H>(tmpPath: string, finalPath: string, finalDir: str
  * directory's fsync then has nothing left to commit: one journal commit per message instead of
  * two. On file systems that do not work that way it costs nothing: both are still fsynced.
  */
-export function* commitNewFile<H>(tmpPath: string, finalPath: string, finalDir: string, chunks: Buffer[], sync: boolean): Steps<H> {
+export function* commitNewFile<H>(tmpPath: string, finalPath: string, finalDir: string, chunks: Buffer[], sync: boolean,
+  placed?: () => void): Steps<H> {
   const h = yield* createAndWrite<H>(tmpPath, chunks, 0o600);
   try {
     yield* renameIntoPlace<H>(tmpPath, finalPath);
     crashPoint('after-rename');
+    placed?.();
     // A failure from here leaves the file in place but not known durable: the caller reports a
     // temporary failure, and a retrying client may cause a duplicate, never a loss.
     // The file's and the directory's fsync are issued together by the async shell (one after the

@@ -26,7 +26,11 @@ export function checkSize(message: Buffer, max: number): void {
 }
 
 /** What one queue commit needs; `layoutMade`: the layout was set up by this process already. */
-export interface QueueCommit { dir: string; id: string; envelope: Envelope; message: Buffer; sync: boolean; layoutMade: boolean }
+export interface QueueCommit {
+  dir: string; id: string; envelope: Envelope; message: Buffer; sync: boolean; layoutMade: boolean;
+  /** Called once the file is complete under its queue name, before the fsyncs (Spool.submit). */
+  placed?: () => void;
+}
 
 /**
  * The commit of a message already size-checked, under a fresh id. Returns true when it had to make
@@ -34,7 +38,7 @@ export interface QueueCommit { dir: string; id: string; envelope: Envelope; mess
  */
 export function* queueCommit<H>(c: QueueCommit): Steps<H, boolean> {
   const header = encodeHeader(c.envelope, c.message.length);
-  const write = () => commitNewFile<H>(join(c.dir, 'tmp', `${c.id}.${selfToken()}`), join(c.dir, 'queue', c.id), join(c.dir, 'queue'), [header, c.message], c.sync);
+  const write = () => commitNewFile<H>(join(c.dir, 'tmp', `${c.id}.${selfToken()}`), join(c.dir, 'queue', c.id), join(c.dir, 'queue'), [header, c.message], c.sync, c.placed);
   try {
     // Optimistic: the layout exists for every message but the first, so it is made (eight
     // mkdir calls, ~1.6 ms of each sendmail) only when the write finds it missing.

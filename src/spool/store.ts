@@ -87,8 +87,8 @@ export class SpoolStore {
   }
 
   /** The commit protocol for a message already size-checked (submit, importDrop): queue-commit.ts. */
-  async commit(envelope: Envelope, message: Buffer, id = this.newId()): Promise<string> {
-    const made = await runQueueCommit({ dir: this.dir, id, envelope, message, sync: this.sync, layoutMade: this.layout !== null });
+  async commit(envelope: Envelope, message: Buffer, id = this.newId(), placed?: () => void): Promise<string> {
+    const made = await runQueueCommit({ dir: this.dir, id, envelope, message, sync: this.sync, layoutMade: this.layout !== null, placed });
     if (made) this.layout ??= Promise.resolve();
     return id;
   }

@@ -88,8 +88,12 @@ export interface Claim {
 
 export interface Spool {
   readonly dir: string;
-  /** Durably queue a message; returns its id. Throws a SysmailError (EX_TEMPFAIL) when it cannot. */
-  submit(envelope: Envelope, message: Buffer, id?: string): Promise<string>;
+  /**
+   * Durably queue a message; returns its id. Throws a SysmailError (EX_TEMPFAIL) when it cannot.
+   * `placed`: called once the file is complete under its queue name, before its fsync (serve's
+   * early delivery hands the message over from then on).
+   */
+  submit(envelope: Envelope, message: Buffer, id?: string, placed?: () => void): Promise<string>;
   /** A fresh queue id, for a caller that must know it before `submit` is done. */
   readonly newId?: () => string;
   /** Readers never write: lists without taking claims. */

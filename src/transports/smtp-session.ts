@@ -34,6 +34,18 @@ import type { RecipientResult } from './types.js';
 import { fromError, fromReply, parseReply, peerLabel, sessionError, type ClientError, type Peer, type ResultTemplate } from './smtp-reply.js';
 import { openSocket, runPreconnect } from './smtp-connect.js';
 import { checkPin } from './smtp-tls.js';
+import { SmtpWire } from './smtp-wire.js';
+
+/**
+ * A transaction started before its message was known (SmtpSession.beginEarly): MAIL FROM, RCPT TO
+ * and DATA are on their way. finish() sends the message and the final dot; null from it means
+ * nothing reached the relay (the connection was gone before the data), so a normal send may follow.
+ */
+export interface EarlyTransaction {
+  finish(raw: Buffer): Promise<RecipientResult[] | null>;
+  /** Abandons it: the connection is closed (the relay discards an unfinished transaction). */
+  drop(): void;
+}
 
 export interface SessionOptions {
   cfg: SmtpTransportConfig;
@@ -50,6 +62,9 @@ export interface SessionOptions {
 
 interface Internals {
   _socket?: import('node:net').Socket | false | null;
+  /** Its socket listeners, taken off while the socket is lent (smtp-wire.ts). */
+  _onSocketData?: (chunk: Buffer) => void;
+  _onSocketTimeout?: () => void;
   _supportedAuth?: string[];
   _supportedExtensions?: string[];
   _envelope?: { rejectedErrors?: ClientError[] } | false;
@@ -60,6 +75,8 @@ export function pickAuthMethod(offered: string[], secure: boolean): string | und
   const order = secure ? ['PLAIN', 'LOGIN', 'CRAM-MD5'] : ['CRAM-MD5', 'PLAIN', 'LOGIN'];
   return order.find((m) => offered.includes(m));
 }
+
+const isAsciiText = (s: string) => !/[^\x20-\x7e]/.test(s);
 
 /** Bytes on the wire after LF -> CRLF (for the SIZE parameter). */
 function wireSize(raw: Buffer): number {
@@ -266,6 +283,117 @@ export class SmtpSession {
       if (socket && !socket.destroyed) socket.setTimeout(cfg.timeouts.command);
       this.phase = 'idle';
     }
+  }
+
+  /**
+   * Starts a transaction on the socket itself (smtp-wire.ts): MAIL FROM (BODY=8BITMIME when
+   * offered, as the data is not known yet; no SIZE), RCPT TO for each recipient, DATA once one is
+   * accepted. The session is lent until finish() or drop() settles: nothing else may use it.
+   * Null when the socket cannot be lent (a nodemailer that changed), or SMTPUTF8 would be needed.
+   */
+  beginEarly(sender: string, rcpts: string[]): EarlyTransaction | null {
+    const { cfg, peer } = this.o;
+    const i = this.internals;
+    const socket = i._socket;
+    if (!socket || !this.alive || !this.clean || typeof i._onSocketData !== 'function' || typeof i._onSocketTimeout !== 'function') return null;
+    if (!isAsciiText(sender) || !rcpts.every(isAsciiText)) return null;
+    const onData = i._onSocketData;
+    const onTimeout = i._onSocketTimeout;
+    socket.removeListener('data', onData);
+    socket.removeListener('timeout', onTimeout);
+    const wire = new SmtpWire(socket, (m) => this.o.log(`smtp ${cfg.name}: ${m}`));
+    this.clean = false;
+    this.bodySent = false;
+    let lent = true;
+    const giveBack = (clean: boolean) => {
+      if (!lent) return;
+      lent = false;
+      wire.release();
+      if (!clean || socket.destroyed) { this.conn.close(); return; }
+      socket.on('data', onData);
+      socket.on('timeout', onTimeout);
+      socket.setTimeout(cfg.timeouts.command);
+      this.clean = true;
+    };
+    const t = cfg.timeouts;
+    const results = new Map<string, RecipientResult>();
+    const accepted: string[] = [];
+    // MAIL FROM, RCPT TO, DATA: off the critical path, while the client still sends its data. With
+    // PIPELINING in one write (one round trip), else one at a time.
+    const envelope = (async (): Promise<ClientError | null> => {
+      try {
+        const offered = this.internals._supportedExtensions ?? [];
+        const cmds = [{ line: `MAIL FROM:<${sender}>${offered.includes('8BITMIME') ? ' BODY=8BITMIME' : ''}`, command: 'MAIL FROM' },
+          ...rcpts.map((r) => ({ line: `RCPT TO:<${r}>`, command: 'RCPT TO' })), { line: 'DATA', command: 'DATA' }];
+        this.phase = 'MAIL FROM/RCPT TO';
+        const replies = offered.includes('PIPELINING') ? wire.pipeline(cmds, t.command) : null;
+        const reply = async (i: number) => replies ? replies[i]! : wire.command(cmds[i]!.line, cmds[i]!.command, t.command);
+        const mail = await reply(0);
+        if (!mail.startsWith('2')) {
+          for (const r of rcpts) results.set(r, { rcpt: r, ...fromReply(mail, 'MAIL FROM', peer) });
+          // Pipelined, the server may have taken DATA all the same: this connection is not reused.
+          if (replies) throw { message: 'MAIL FROM refused in a pipelined transaction', code: 'EENVELOPE' };
+          return null;
+        }
+        for (const [i, r] of rcpts.entries()) {
+          const got = await reply(i + 1);
+          if (got.startsWith('2')) accepted.push(r);
+          else results.set(r, { rcpt: r, ...fromReply(got, 'RCPT TO', peer) });
+        }
+        if (accepted.length === 0 && !replies) return null;
+        const data = await reply(rcpts.length + 1);
+        if (accepted.length === 0) {
+          // Every recipient refused: a server that took DATA anyway waits for data that will not come.
+          if (/^[23]/.test(data)) throw { message: 'DATA accepted with no recipient', code: 'EENVELOPE' };
+          return null;
+        }
+        if (!/^[23]/.test(data)) {
+          for (const r of accepted.splice(0)) results.set(r, { rcpt: r, ...fromReply(data, 'DATA', peer) });
+        }
+        return null;
+      } catch (e) {
+        return e as ClientError;
+      }
+    })();
+    let dropped = false;
+    return {
+      finish: async (raw) => {
+        const failed = await envelope;
+        if (dropped) { giveBack(false); return null; }
+        if (failed) {
+          giveBack(false);
+          // Refused already (results known): those stand. The connection failed before any data:
+          // nothing was handed over, a normal send may follow.
+          if (failed.code !== 'EENVELOPE') return null;
+        }
+        if (accepted.length > 0) {
+          this.phase = 'data';
+          this.bodySent = true;
+          try {
+            const reply = await wire.data(raw, t.data);
+            const ok = fromReply(reply, 'end of data', peer);
+            const note = ok.outcome === 'sent' ? ` (${this.tlsNote()})` : '';
+            for (const r of accepted) results.set(r, { rcpt: r, ...ok, text: `${ok.text}${note}` });
+          } catch (e) {
+            const why = fromError(sessionError(e as ClientError, 'data', peer));
+            for (const r of accepted) results.set(r, { rcpt: r, ...why });
+            giveBack(false);
+          }
+        }
+        this.phase = 'idle';
+        // A transaction refused before DATA is still open at the relay: the next one starts with RSET.
+        giveBack(true);
+        if (accepted.length === 0) this.clean = false;
+        return rcpts.map((r) => results.get(r) ?? { rcpt: r, outcome: 'deferred', dsn: '4.5.0', text: `${peerLabel(peer)} gave no reply for this recipient` });
+      },
+      drop: () => {
+        if (dropped) return;
+        dropped = true;
+        // Whatever was sent: the relay discards a transaction whose connection closes before the dot.
+        socket.destroy();
+        void envelope.then(() => giveBack(false));
+      },
+    };
   }
 
   /** How the session was protected, for the log: "TLSv1.3, verified", "TLSv1.3, NOT verified" or "no TLS". */

@@ -27,10 +27,11 @@
 import { rewriteFrom } from './from-rewrite.js';
 import type { SecretRef, SmtpTransportConfig } from '../config/types.js';
 import { EX, SysmailError, configError, tempError, toSysmailError } from '../core/errors.js';
-import type { OutgoingMessage, RecipientResult, Transport, TransportContext } from './types.js';
+import type { EarlyDelivery, OutgoingMessage, RecipientResult, Transport, TransportContext } from './types.js';
 import { allRecipients } from './types.js';
 import { fromError, type Peer } from './smtp-reply.js';
-import type { SmtpSession } from './smtp-session.js';
+import type { EarlyTransaction, SmtpSession } from './smtp-session.js';
+import { EARLY_DELIVERY_WAIT_MS } from '../config/defaults.js';
 import type { ConnectionOptions } from 'node:tls';
 
 export type SecretResolver = (ref: SecretRef) => Promise<string>;
@@ -139,8 +140,77 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
     return again.s.send(sender, rcpts, raw, dsn, gate);
   }
 
+  /** The early delivery started by prepare(): the id of its message once supplied, and its results. */
+  let early: { id: string | null; settled: boolean; results: Promise<RecipientResult[] | null> } | null = null;
+
+  /**
+   * serve's early delivery (Transport.prepare): on the session's socket, MAIL FROM, RCPT TO and DATA
+   * go out now; the message data and the final dot once supply() gives the message. Runs in this
+   * transport's queue like a deliver(), so nothing else uses the connection meanwhile; abandoned
+   * (connection closed before the dot) on drop() or after EARLY_DELIVERY_WAIT_MS.
+   */
+  function prepare(envelopeSender: string, rcpts: string[]): EarlyDelivery | null {
+    const sender = cfg.forceSender ?? cfg.rewriteFrom ?? envelopeSender;
+    const good = [...new Set(rcpts)];
+    if (openFailure || (early && !early.settled) || good.length === 0 || BAD_ADDRESS.test(sender)
+      || good.some((r) => r === '' || BAD_ADDRESS.test(r))) return null;
+    let give!: (msg: OutgoingMessage | null) => void;
+    const message = new Promise<OutgoingMessage | null>((r) => { give = r; });
+    const entry: NonNullable<typeof early> = { id: null, settled: false, results: Promise.resolve(null) };
+    entry.results = queue.then(async () => {
+      let txn: EarlyTransaction | null = null;
+      try {
+        txn = (await ready()).s.beginEarly(sender, good);
+      } catch { /* no session: the pass's deliver() reports why (openFailure) */ }
+      const msg = await message;
+      if (!txn) return null;
+      if (!msg) { txn.drop(); return null; }
+      return txn.finish(cfg.rewriteFrom ? rewriteFrom(msg.raw, cfg.rewriteFrom, ctx.config.general.hostname).raw : msg.raw);
+    }).catch(() => null).finally(() => { entry.settled = true; });
+    queue = entry.results;
+    early = entry;
+    let given = false;
+    const hand = (msg: OutgoingMessage | null) => {
+      if (given) return;
+      given = true;
+      clearTimeout(timer);
+      give(msg);
+    };
+    const timer = setTimeout(() => hand(null), EARLY_DELIVERY_WAIT_MS);
+    timer.unref();
+    return {
+      supply(msg) {
+        const same = (cfg.forceSender ?? cfg.rewriteFrom ?? msg.envelope.sender) === sender;
+        if (same && !given) entry.id = msg.id;
+        hand(same ? msg : null);
+      },
+      drop: () => hand(null),
+      ended: entry.results.then(() => undefined),
+    };
+  }
+
+  /** The early delivery's results for this message, when it had one that reached the relay. */
+  async function earlyResults(msg: OutgoingMessage): Promise<RecipientResult[] | null> {
+    const e = early;
+    if (!e || e.id !== msg.id) return null;
+    early = null;
+    return e.results;
+  }
+
   async function deliverNow(msg: OutgoingMessage, rcpts: string[]): Promise<RecipientResult[]> {
     if (rcpts.length === 0) return [];
+    const done = await earlyResults(msg);
+    if (done) {
+      // Those the early delivery had (the pass routes as it was told); anyone else as usual.
+      const had = new Map(done.map((r) => [r.rcpt, r]));
+      const rest = rcpts.filter((r) => !had.has(r));
+      for (const r of rest.length > 0 ? await deliverNormally(msg, rest) : []) had.set(r.rcpt, r);
+      return rcpts.map((r) => had.get(r)!);
+    }
+    return deliverNormally(msg, rcpts);
+  }
+
+  async function deliverNormally(msg: OutgoingMessage, rcpts: string[]): Promise<RecipientResult[]> {
     // rewrite_from: the relay accepts only its approved sender, in the From header and the envelope.
     const sender = cfg.forceSender ?? cfg.rewriteFrom ?? msg.envelope.sender;
     const raw = cfg.rewriteFrom ? rewriteFrom(msg.raw, cfg.rewriteFrom, ctx.config.general.hostname).raw : msg.raw;
@@ -172,6 +242,7 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
     type: 'smtp',
     // MAIL FROM, RCPT TO and the data go out while the commit's fsyncs run; the final dot waits.
     handsOverAfterReady: true,
+    prepare,
     deliver(msg, rcpts) {
       const run = queue.then(() => deliverNow(msg, rcpts)).catch((e: unknown) =>
         allRecipients(rcpts, fromError(asDeferral(e))));

@@ -48,6 +48,13 @@ export interface Transport {
    * for it before the step that hands the message over (SMTP: the final dot).
    */
   readonly handsOverAfterReady?: boolean;
+  /**
+   * Optional (serve): start delivering a message whose data is still arriving, from `sender` to
+   * `rcpts` (as the pass will route them): SMTP sends MAIL FROM, RCPT TO and DATA now. The message
+   * goes out once supplied; the pass's deliver() for that message id then returns its results.
+   * Null when the transport cannot do it for this envelope.
+   */
+  prepare?(sender: string, rcpts: string[]): EarlyDelivery | null;
   /** Closes any connection kept for the delivery pass. */
   close(): Promise<void>;
   /**
@@ -55,6 +62,19 @@ export interface Transport {
    * held for this pass only (a failed connect that deferred everyone); an open connection may stay.
    */
   endPass?(): void;
+}
+
+/** A delivery started before its message was known (Transport.prepare). */
+export interface EarlyDelivery {
+  /**
+   * The message, once it is in the spool (its fsync may still run): it is handed over now. Its
+   * envelope must be the one prepare() was given; otherwise the transaction is dropped.
+   */
+  supply(msg: OutgoingMessage): void;
+  /** The message will not come (refused, client gone): the transaction is abandoned. Idempotent. */
+  drop(): void;
+  /** Settles when the transaction has ended (handed over, refused or abandoned). */
+  readonly ended: Promise<void>;
 }
 
 export interface TransportContext {
