@@ -17,7 +17,9 @@
 // with its own spool, in the same rounds.
 // The sink (bench/lib/timing-sink.mjs) runs in its own process, as a relay is another host;
 // --sink inproc puts it in the bench's process (its replies then wait for the client's work);
-// --pipelining makes it announce PIPELINING, as real relays do (default: it does not).
+// --pipelining makes it announce PIPELINING, as real relays do (default: it does not);
+// --relay-delay MS makes each of its replies come MS ms late: a relay at that round-trip time
+// (default 0: a relay on this very host, which a smarthost never is).
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -34,6 +36,7 @@ const GAP = Number(opt('gap', '50'));
 const EXTRA = opt('extra', null);
 const SINK = opt('sink', 'process');
 const PIPELINING = args.includes('--pipelining');
+const RELAY_DELAY = Number(opt('relay-delay', '0'));
 // process.hrtime is CLOCK_MONOTONIC: the same clock in the sink's process.
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
@@ -48,12 +51,12 @@ const noteArrival = (tok, t) => { arrivals.set(tok, t); waiters.get(tok)?.(t); }
 let sinkPort; let stopSink;
 if (SINK === 'inproc') {
   const { sinkConnection } = await import('./lib/timing-sink.mjs');
-  const sink = net.createServer((s) => sinkConnection(s, noteArrival, { offerPipelining: PIPELINING }));
+  const sink = net.createServer((s) => sinkConnection(s, noteArrival, { offerPipelining: PIPELINING, replyDelay: RELAY_DELAY }));
   await new Promise((r) => sink.listen(0, '127.0.0.1', r));
   sinkPort = sink.address().port;
   stopSink = () => sink.close();
 } else {
-  const child = spawn(process.execPath, [join(root, 'bench/lib/timing-sink.mjs'), ...(PIPELINING ? ['--pipelining'] : [])], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = spawn(process.execPath, [join(root, 'bench/lib/timing-sink.mjs'), ...(PIPELINING ? ['--pipelining'] : []), '--delay', String(RELAY_DELAY)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   sinkPort = await new Promise((resolve, reject) => {
     child.on('message', (m) => (m.port ? resolve(m.port) : noteArrival(m.tok, m.t)));
     child.on('exit', () => reject(new Error('the sink exited')));
@@ -156,7 +159,8 @@ const stats = (xs) => {
 };
 const f = (x) => x.toFixed(1);
 const summary = Object.fromEntries(Object.entries(res).map(([k, v]) => [k, { accept_ms: stats(v.accept), arrival_ms: stats(v.arrival) }]));
-console.log(`submission over SMTP (fresh connection) to arrival at the sink, ${ROUNDS} rounds after ${WARMUP} warm-up, node ${process.version}`);
+console.log(`submission over SMTP (fresh connection) to arrival at the sink, ${ROUNDS} rounds after ${WARMUP} warm-up, node ${process.version}; `
+  + `sink ${SINK === 'inproc' ? 'in this process' : 'in its own process'}, ${PIPELINING ? 'with' : 'without'} PIPELINING, replies ${RELAY_DELAY} ms late, gap ${GAP} ms`);
 console.log('| agent | connect → 250 after the dot, ms: median (min–max) | connect → at the sink, ms: median (min–max), p90 |');
 console.log('|---|---|---|');
 for (const [k, v] of Object.entries(summary)) {

@@ -547,6 +547,8 @@ test('replies are parsed and classified (pure)', () => {
     [250, 'end of data', 'sent'], [451, 'RCPT TO', 'deferred'], [421, 'MAIL FROM', 'deferred'],
     [550, 'RCPT TO', 'failed'], [554, 'end of data', 'failed'], [535, 'AUTH', 'deferred'],
     [530, 'MAIL FROM', 'deferred'], [552, 'RCPT TO', 'deferred'], [552, 'end of data', 'failed'],
+    // A hostile or broken relay: an intermediate reply where a final one is due is not a delivery.
+    [354, 'MAIL FROM', 'deferred'], [354, 'RCPT TO', 'deferred'], [354, 'end of data', 'deferred'], [250, 'end of data', 'sent'],
   ];
   for (const [code, cmd, want] of table) assert.equal(replyOutcome(code, cmd), want, `${code} ${cmd}`);
   assert.equal(normalizePin('AB:cd' + ':00'.repeat(30)), 'abcd' + '00'.repeat(30));
@@ -615,4 +617,18 @@ test('the early delivery\'s data on the wire: CRLF line ends, leading dots doubl
   assert.equal(wire(''), '.\r\n');
   assert.equal(wire('a\rb\n\n'), 'a\rb\r\n\r\n.\r\n', 'a lone CR is data');
   assert.equal(wire('\xe9t\xe9\n'), '\xe9t\xe9\r\n.\r\n', '8-bit bytes unchanged');
+});
+
+test('a relay that answers MAIL FROM with an intermediate 354: deferred, never counted as sent (normal and early delivery)', async () => {
+  const r = await raw((c) => smtpSession(c, { mail: () => '354 go ahead anyway' }));
+  const t = transport(smtpCfg(r.port, { security: 'none' }));
+  const normal = only(await t.deliver(message(), ['bob@example.com']));
+  assert.equal(normal.outcome, 'deferred', normal.text);
+  const m = { ...message(), id: 'T9' };
+  const early = t.prepare!('root@test.example', ['bob@example.com'])!;
+  early.supply(m);
+  const got = only(await t.deliver(m, ['bob@example.com']));
+  assert.equal(got.outcome, 'deferred', got.text);
+  assert.match(got.text, /354 go ahead anyway \(in reply to MAIL FROM\)/);
+  assert.ok(!r.transcripts.flat().includes('.'), 'no message data was ever completed');
 });

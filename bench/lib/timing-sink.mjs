@@ -3,19 +3,29 @@
 // process of the machine) and tells its parent over IPC. Its own process, as a relay is another
 // host in real use: in the parent's process its replies waited for the bench client's own work.
 //
-//   node bench/lib/timing-sink.mjs [--pipelining]    (a child with an IPC channel; sends {port} first)
+//   node bench/lib/timing-sink.mjs [--pipelining] [--delay MS]   (a child with an IPC channel; sends {port} first)
 // --pipelining: announce PIPELINING (RFC 2920), as Postfix, Exchange and the big relays do; the
 // replies are the same either way, one per command, in order.
+// --delay MS: every reply, the greeting included, leaves MS ms after what it answers: a relay at
+// that round-trip time (a smarthost in the same data centre: ~0.5-2 ms; another region: 20-100).
+// The arrival is noted when the final dot comes in, before its delayed reply.
 import net from 'node:net';
 
 const pipelining = process.argv.includes('--pipelining');
+const delayArg = process.argv.indexOf('--delay');
+const delay = delayArg >= 0 ? Number(process.argv[delayArg + 1]) : 0;
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
 /** One SMTP connection; `arrived(token, ms)` for each message that carries a bench token. */
-export function sinkConnection(s, arrived, { offerPipelining = false } = {}) {
+export function sinkConnection(s, arrived, { offerPipelining = false, replyDelay = 0 } = {}) {
   s.setNoDelay(true);
+  // Timers of the same delay fire in the order they were set: replies keep their order.
+  const send = (text, end = false) => {
+    const go = () => { if (s.destroyed) return; if (end) s.end(text); else s.write(text); };
+    if (replyDelay > 0) setTimeout(go, replyDelay); else go();
+  };
   let buf = ''; let inData = false; let data = '';
-  s.write('220 sink ESMTP\r\n');
+  send('220 sink ESMTP\r\n');
   s.on('data', (d) => {
     buf += d.toString('latin1');
     let out = '';
@@ -39,17 +49,17 @@ export function sinkConnection(s, arrived, { offerPipelining = false } = {}) {
       const cmd = line.slice(0, 4).toUpperCase();
       if (cmd === 'EHLO' || cmd === 'HELO') out += `250-sink\r\n${offerPipelining ? '250-PIPELINING\r\n' : ''}250 8BITMIME\r\n`;
       else if (cmd === 'DATA') { inData = true; out += '354 go\r\n'; }
-      else if (cmd === 'QUIT') { s.end(out + '221 bye\r\n'); return; }
+      else if (cmd === 'QUIT') { send(out + '221 bye\r\n', true); return; }
       else out += '250 ok\r\n';
     }
     // Replies to commands that came together leave together (what a pipelining server does).
-    if (out) s.write(out);
+    if (out) send(out);
   });
   s.on('error', () => {});
 }
 
 if (process.send) {
-  const server = net.createServer((s) => sinkConnection(s, (tok, t) => process.send({ tok, t }), { offerPipelining: pipelining }));
+  const server = net.createServer((s) => sinkConnection(s, (tok, t) => process.send({ tok, t }), { offerPipelining: pipelining, replyDelay: delay }));
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
   process.on('disconnect', () => process.exit(0));
 }

@@ -74,7 +74,10 @@ export function parseReply(raw: string): Reply | null {
 }
 
 export function replyOutcome(code: number, command: string): Outcome {
-  if (code >= 200 && code < 400) return 'sent';
+  if (code >= 200 && code < 300) return 'sent';
+  // 3xx is an intermediate reply: only DATA's 354 is an answer that goes on. A relay that says
+  // "354" to MAIL FROM, RCPT TO or the final dot has not taken the message: never count it sent.
+  if (code >= 300 && code < 400) return command === 'DATA' ? 'sent' : 'deferred';
   if (code >= 500 && code < 600) {
     if (AUTH_CODES.has(code)) return 'deferred';
     if (code === 552 && command === 'RCPT TO') return 'deferred';

@@ -180,7 +180,8 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
     timer.unref();
     return {
       supply(msg) {
-        const same = (cfg.forceSender ?? cfg.rewriteFrom ?? msg.envelope.sender) === sender;
+        // DSN parameters (sendmail -N/-R/-V) go in MAIL FROM and RCPT TO: such a message goes the normal way.
+        const same = (cfg.forceSender ?? cfg.rewriteFrom ?? msg.envelope.sender) === sender && dsnOf(msg) === undefined;
         if (same && !given) entry.id = msg.id;
         hand(same ? msg : null);
       },
