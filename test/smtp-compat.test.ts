@@ -13,7 +13,7 @@ import type { Config } from '../src/config/types.js';
 import { memoryLogger } from '../src/log/logger.js';
 import { openSpool } from '../src/spool/file-spool.js';
 import { startListener } from '../src/server/listener.js';
-import { checkFingerprints, FINGERPRINTS, installSmtpCompat, reparseBare } from '../src/server/smtp-compat.js';
+import { checkFingerprints, FINGERPRINTS, installSmtpCompat, reparseBare, SERVER_FINGERPRINTS } from '../src/server/smtp-compat.js';
 import { tempDir } from './helpers/paths.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -84,6 +84,21 @@ test('the installed smtp-server still has every line the patch relies on (checke
   const { SMTPConnection } = await import('smtp-server/lib/smtp-connection.js') as unknown as { SMTPConnection: { prototype: Record<string, unknown> } };
   assert.equal((SMTPConnection.prototype.init as () => void).name, 'init');
   assert.equal((SMTPConnection.prototype._parseAddressCommand as () => void).name, 'parseAddressCommand', 'patched');
+});
+
+test('connection ids: a counter instead of 80 random bits, distinct per connection; PROXY sockets keep the library\'s way', async () => {
+  await installSmtpCompat();
+  const { SMTPServer } = await import('smtp-server') as unknown as { SMTPServer: { prototype: Record<string, unknown> } };
+  const handle = SMTPServer.prototype._handleProxy as (this: unknown, s: object, cb: (e: null, o: { id: string; ignore: boolean }) => void) => void;
+  assert.equal(handle.name, 'handleProxy', 'patched');
+  const server = { options: { ignoredHosts: ['127.0.0.9'] }, _expectsProxyHeader: () => false };
+  const one = await new Promise<{ id: string; ignore: boolean }>((r) => handle.call(server, { remoteAddress: '127.0.0.1' }, (_e, o) => r(o)));
+  const two = await new Promise<{ id: string; ignore: boolean }>((r) => handle.call(server, { remoteAddress: '127.0.0.9' }, (_e, o) => r(o)));
+  assert.notEqual(one.id, two.id);
+  assert.match(one.id, /^[0-9a-v]{16,}$/);
+  assert.deepEqual([one.ignore, two.ignore], [false, true], 'ignoredHosts as the library reads it');
+  assert.throws(() => checkFingerprints({ _handleProxy() { /* changed */ } }, SERVER_FINGERPRINTS, 'SMTPServer'),
+    (e: Error & { code?: string }) => e.code === 'ESMTPCOMPAT' && /SMTPServer\._handleProxy no longer has/.test(e.message));
 });
 
 test('a changed smtp-server fails loudly with ESMTPCOMPAT, naming what is gone', () => {

@@ -53,6 +53,12 @@ export interface PrepareOptions {
   tagHost: boolean;
   /** Makes the Message-ID deterministic (tests); default: a random UUID. */
   messageIdSeed?: string;
+  /**
+   * `sender` and `recipients` are single envelope addresses parsed already (parseEnvelopeAddress,
+   * the SMTP session's MAIL FROM and RCPT TO, with this domain): used as they are, not parsed again
+   * as argv lists (which gives the same addresses, ~0.1 ms later on the listener's path).
+   */
+  envelopeParsed?: boolean;
 }
 
 export interface PreparedMessage {
@@ -242,6 +248,8 @@ export function prepareMessage(opts: PrepareOptions): PreparedMessage {
   let sender: string;
   if (opts.sender === null) {
     sender = parseEnvelopeAddress(opts.user, { domain, source: 'argv', role: 'sender' });
+  } else if (opts.envelopeParsed) {
+    sender = opts.sender;
   } else {
     const list = parseArgvAddresses(opts.sender, { domain, allowNull: true, role: 'sender' });
     if (list.length !== 1) {
@@ -252,7 +260,9 @@ export function prepareMessage(opts: PrepareOptions): PreparedMessage {
 
   // Recipients: argv first, then (with -t) the headers, as Postfix orders them.
   const rcpts: string[] = [];
-  for (const r of opts.recipients) rcpts.push(...parseArgvAddresses(r, { domain, role: 'recipient' }));
+  for (const r of opts.recipients) {
+    if (opts.envelopeParsed) rcpts.push(r); else rcpts.push(...parseArgvAddresses(r, { domain, role: 'recipient' }));
+  }
   if (opts.extractRecipients) rcpts.push(...recipientsFromHeaders(headers, domain));
   const recipients = dedupe(rcpts);
   if (recipients.length === 0) {

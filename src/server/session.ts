@@ -258,6 +258,7 @@ async function acceptMessage(env: SessionEnv, session: SMTPServerSession, st: Co
   const prepared = prepareMessage({
     raw, sender: st.sender ?? '', fullName: null, recipients: st.recipients, extractRecipients: false,
     strictHeaders: true, // a malformed To/Cc/From list is answered 501, not rewritten by a guess
+    envelopeParsed: true, // onMailFrom and onRcptTo parsed them (parseAddress)
     user: who.user, hostname: g.hostname, domain: g.domain, now: date, tagHost: g.tagHost,
   });
   const received = receivedHeader({

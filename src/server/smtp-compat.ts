@@ -19,6 +19,10 @@
  * 3. AUTH before STARTTLS. The library lists AUTH in every EHLO reply; a
  *    client then may send its password before TLS (we refuse it with 538,
  *    but it has crossed the network). The plaintext EHLO reply omits AUTH.
+ * 4. The connection id. The library draws 80 random bits for each
+ *    connection's id (crypto and BigInt: ~0.15 ms of the greeting after an
+ *    idle pause here, docs/benchmarks.md); the id is only a label (logs, our
+ *    session maps), so a counter, unique within the process, takes its place.
  *
  * Why a patch and not a fork or another server: smtp-server is otherwise what
  * we want (dialogue, limits, STARTTLS, AUTH) and is maintained. The patch
@@ -35,6 +39,11 @@ export const LOCAL_CLIENT_OPTION = 'sysmailLocalClient';
 const PLACEHOLDER = 'sysmail-bare-name.invalid';
 /** A local name as sendmail accepts one on the command line: no '@', no '<>', no space; not an option. */
 const BARE = /^((?:MAIL\s+FROM|RCPT\s+TO)\s*:\s*)<([A-Za-z0-9_][A-Za-z0-9._%+=-]{0,63})>(\s.*)?$/is;
+
+/** What the patch relies on in smtp-server's SMTPServer; each must still be there. */
+export const SERVER_FINGERPRINTS: Record<string, string[]> = {
+  _handleProxy: ['_expectsProxyHeader(socket)', 'randomBytes(10)', 'setImmediate(() => callback(null, socketOptions))', 'ignoredHosts'],
+};
 
 /** What the patch relies on in smtp-server's SMTPConnection; each must still be there. */
 export const FINGERPRINTS: Record<string, string[]> = {
@@ -55,6 +64,11 @@ type Conn = {
   send(code: number, text: string, ...rest: unknown[]): void;
 };
 type Parsed = false | { address: string; args: unknown };
+type ServerProto = {
+  options: Record<string, unknown>;
+  _expectsProxyHeader(socket: unknown): boolean;
+  _handleProxy(socket: { remoteAddress?: string }, callback: (err: null, o: object) => void): void;
+};
 type Proto = Conn & {
   init(this: Conn): void;
   _parseAddressCommand(this: Conn, name: string, command: unknown): Parsed;
@@ -69,13 +83,13 @@ function isLocal(conn: Conn): boolean {
 }
 
 /** Throws ESMTPCOMPAT when the library no longer has what the patch relies on. Pure. */
-export function checkFingerprints(proto: Record<string, unknown>): void {
-  for (const [method, needles] of Object.entries(FINGERPRINTS)) {
+export function checkFingerprints(proto: Record<string, unknown>, fingerprints = FINGERPRINTS, cls = 'SMTPConnection'): void {
+  for (const [method, needles] of Object.entries(fingerprints)) {
     const fn = proto[method];
     const src = typeof fn === 'function' ? Function.prototype.toString.call(fn) : '';
     const missing = needles.filter((n) => !src.includes(n));
     if (missing.length > 0) {
-      throw new SysmailError('ESMTPCOMPAT', `smtp-server changed: SMTPConnection.${method} no longer has ${missing.map((m) => JSON.stringify(m)).join(', ')}`, {
+      throw new SysmailError('ESMTPCOMPAT', `smtp-server changed: ${cls}.${method} no longer has ${missing.map((m) => JSON.stringify(m)).join(', ')}`, {
         exit: EX.SOFTWARE,
         hint: 'src/server/smtp-compat.ts must be updated for this smtp-server version (bare local names, greeting pause)',
       });
@@ -93,10 +107,14 @@ export function reparseBare(original: (name: string, command: unknown) => Parsed
 }
 
 export async function installSmtpCompat(): Promise<void> {
-  const { SMTPConnection } = await import('smtp-server/lib/smtp-connection.js') as unknown as { SMTPConnection: { prototype: Proto } };
+  const [{ SMTPConnection }, { SMTPServer }] = await Promise.all([
+    import('smtp-server/lib/smtp-connection.js') as unknown as Promise<{ SMTPConnection: { prototype: Proto } }>,
+    import('smtp-server') as unknown as Promise<{ SMTPServer: { prototype: ServerProto } }>,
+  ]);
   const proto = SMTPConnection.prototype;
   if ((proto as unknown as Record<symbol, boolean>)[PATCHED]) return;
   checkFingerprints(proto);
+  checkFingerprints(SMTPServer.prototype as unknown as Record<string, unknown>, SERVER_FINGERPRINTS, 'SMTPServer');
   const origInit = proto.init;
   const origParse = proto._parseAddressCommand;
   proto.init = function init(this: Conn) {
@@ -130,6 +148,18 @@ export async function installSmtpCompat(): Promise<void> {
     } finally {
       options.authMethods = methods;
     }
+  };
+  // 4. A counter for the connection id, for every socket that carries no PROXY header.
+  const sproto = SMTPServer.prototype;
+  const origProxy = sproto._handleProxy;
+  const stamp = Date.now().toString(32);
+  let seq = 0;
+  sproto._handleProxy = function handleProxy(this: ServerProto, socket: { remoteAddress?: string }, callback: (err: null, o: object) => void) {
+    if (this._expectsProxyHeader(socket)) return origProxy.call(this, socket, callback);
+    const ignored = this.options.ignoredHosts;
+    const socketOptions = { id: `${stamp}${(++seq).toString(32).padStart(8, '0')}`,
+      ignore: Array.isArray(ignored) && ignored.includes(socket.remoteAddress) };
+    setImmediate(() => callback(null, socketOptions));
   };
   (proto as unknown as Record<symbol, boolean>)[PATCHED] = true;
 }
