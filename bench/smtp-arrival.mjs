@@ -19,7 +19,9 @@
 // --sink inproc puts it in the bench's process (its replies then wait for the client's work);
 // --pipelining makes it announce PIPELINING, as real relays do (default: it does not);
 // --relay-delay MS makes each of its replies come MS ms late: a relay at that round-trip time
-// (default 0: a relay on this very host, which a smarthost never is).
+// (default 0: a relay on this very host, which a smarthost never is);
+// --postfix-cache turns on Postfix's SMTP connection cache for the relay
+// (smtp_connection_cache_destinations), as serve keeps its relay connection.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
@@ -37,6 +39,7 @@ const EXTRA = opt('extra', null);
 const SINK = opt('sink', 'process');
 const PIPELINING = args.includes('--pipelining');
 const RELAY_DELAY = Number(opt('relay-delay', '0'));
+const POSTFIX_CACHE = args.includes('--postfix-cache');
 // process.hrtime is CLOCK_MONOTONIC: the same clock in the sink's process.
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 
@@ -46,6 +49,8 @@ const { makeCerts } = await import(join(root, 'build/test/helpers/certs.js'));
 // ---- the sink: the relay both agents send to (lib/timing-sink.mjs) --------------------------------
 // In its own process by default (--sink inproc: in this one, as before 2026-12-03's fourth round).
 const arrivals = new Map();
+/** Token -> connections the sink had accepted when it arrived (in its own process only). */
+const sinkConnections = new Map();
 const waiters = new Map();
 const noteArrival = (tok, t) => { arrivals.set(tok, t); waiters.get(tok)?.(t); };
 let sinkPort; let stopSink;
@@ -58,7 +63,7 @@ if (SINK === 'inproc') {
 } else {
   const child = spawn(process.execPath, [join(root, 'bench/lib/timing-sink.mjs'), ...(PIPELINING ? ['--pipelining'] : []), '--delay', String(RELAY_DELAY)], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   sinkPort = await new Promise((resolve, reject) => {
-    child.on('message', (m) => (m.port ? resolve(m.port) : noteArrival(m.tok, m.t)));
+    child.on('message', (m) => (m.port ? resolve(m.port) : (noteArrival(m.tok, m.t), sinkConnections.set(m.tok, m.connections))));
     child.on('exit', () => reject(new Error('the sink exited')));
   });
   stopSink = () => child.kill();
@@ -98,7 +103,7 @@ function submit(port, tok) {
 
 // ---- the agents ---------------------------------------------------------------------------------
 const certs = await makeCerts();
-const pf = await startPostfix({ certs, users: {}, mailboxes: ['nobody@local.bench.invalid'], relayTo: sinkPort, hostname: 'postfix.bench.example' });
+const pf = await startPostfix({ certs, users: {}, mailboxes: ['nobody@local.bench.invalid'], relayTo: sinkPort, relayCache: POSTFIX_CACHE, hostname: 'postfix.bench.example' });
 
 /** One `sysmail serve` of the build at `entry`, with its own spool and log; resolves with its port. */
 async function startServe(entry) {
@@ -160,11 +165,24 @@ const stats = (xs) => {
 const f = (x) => x.toFixed(1);
 const summary = Object.fromEntries(Object.entries(res).map(([k, v]) => [k, { accept_ms: stats(v.accept), arrival_ms: stats(v.arrival) }]));
 console.log(`submission over SMTP (fresh connection) to arrival at the sink, ${ROUNDS} rounds after ${WARMUP} warm-up, node ${process.version}; `
-  + `sink ${SINK === 'inproc' ? 'in this process' : 'in its own process'}, ${PIPELINING ? 'with' : 'without'} PIPELINING, replies ${RELAY_DELAY} ms late, gap ${GAP} ms`);
+  + `sink ${SINK === 'inproc' ? 'in this process' : 'in its own process'}, ${PIPELINING ? 'with' : 'without'} PIPELINING, replies ${RELAY_DELAY} ms late, gap ${GAP} ms`
+  + `${POSTFIX_CACHE ? ', Postfix with its connection cache' : ''}`);
 console.log('| agent | connect → 250 after the dot, ms: median (min–max) | connect → at the sink, ms: median (min–max), p90 |');
 console.log('|---|---|---|');
 for (const [k, v] of Object.entries(summary)) {
   console.log(`| ${k} | ${f(v.accept_ms.median)} (${f(v.accept_ms.min)}–${f(v.accept_ms.max)}) | ${f(v.arrival_ms.median)} (${f(v.arrival_ms.min)}–${f(v.arrival_ms.max)}), ${f(v.arrival_ms.p90)} |`);
+}
+if (sinkConnections.size > 0) {
+  // Which agent opened a new relay connection for its message: the count went up on its arrival.
+  const byRound = [...sinkConnections.entries()].sort((a, b) => a[1] - b[1]);
+  const opened = Object.fromEntries(agents.map((a) => [a.name, 0]));
+  let last = 0;
+  for (const [tok, n] of byRound) {
+    const agent = agents.find((a) => tok.endsWith(`-${a.name.replace(/\W/g, '')}`));
+    if (agent && n > last) opened[agent.name]++;
+    last = n;
+  }
+  console.log(`\nmessages that went out on a new relay connection: ${Object.entries(opened).map(([k, v]) => `${k} ${v}`).join(', ')} (of ${WARMUP + ROUNDS} each)`);
 }
 const STEPS = ['220 greeting', 'EHLO', 'MAIL', 'RCPT', '354 DATA', '250 after the dot', '221 QUIT', 'at the sink'];
 console.log(`\nwhen each reply reached the client, ms after connect (medians; "at the sink": when the sink had the final dot)`);

@@ -59,7 +59,11 @@ export function sinkConnection(s, arrived, { offerPipelining = false, replyDelay
 }
 
 if (process.send) {
-  const server = net.createServer((s) => sinkConnection(s, (tok, t) => process.send({ tok, t }), { offerPipelining: pipelining, replyDelay: delay }));
+  let connections = 0;
+  const server = net.createServer((s) => {
+    connections++;
+    sinkConnection(s, (tok, t) => process.send({ tok, t, connections }), { offerPipelining: pipelining, replyDelay: delay });
+  });
   server.listen(0, '127.0.0.1', () => process.send({ port: server.address().port }));
   process.on('disconnect', () => process.exit(0));
 }

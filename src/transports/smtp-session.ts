@@ -372,7 +372,11 @@ export class SmtpSession {
           try {
             const reply = await wire.data(raw, t.data);
             const ok = fromReply(reply, 'end of data', peer);
-            const note = ok.outcome === 'sent' ? ` (${this.tlsNote()})` : '';
+            // As send() says it: 8-bit data to a server that did not announce 8BITMIME went unchanged.
+            const { isAscii } = await import('node:buffer');
+            const unannounced = !isAscii(raw) && !(this.internals._supportedExtensions ?? []).includes('8BITMIME')
+              ? '; note: the body has 8-bit bytes and the server does not announce 8BITMIME, sent unchanged' : '';
+            const note = ok.outcome === 'sent' ? ` (${this.tlsNote()})${unannounced}` : '';
             for (const r of accepted) results.set(r, { rcpt: r, ...ok, text: `${ok.text}${note}` });
           } catch (e) {
             const why = fromError(sessionError(e as ClientError, 'data', peer));

@@ -70,6 +70,8 @@ export interface PostfixOptions {
    * as a host's Postfix relays to its smarthost.
    */
   relayTo?: number;
+  /** With relayTo: keep the connection to it open between deliveries (smtp_connection_cache_destinations), as serve does. */
+  relayCache?: boolean;
 }
 
 export interface DeliveredMail {
@@ -221,6 +223,8 @@ function mainCf(d: Dirs, o: Required<Pick<PostfixOptions, 'hostname'>> & Postfix
     set('smtpd_relay_restrictions', 'permit_mynetworks, reject');
     set('smtpd_recipient_restrictions', 'permit_mynetworks, reject');
     set('smtp_tls_security_level', 'none');
+    // The cache is keyed by the next hop's name without brackets or port (checked: with "[127.0.0.1]" nothing is reused).
+    if (o.relayCache) set('smtp_connection_cache_destinations', '127.0.0.1');
   }
   if (o.approvedSender) {
     const re = o.approvedSender.replace(/[.+]/g, '\\$&');
