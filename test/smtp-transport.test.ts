@@ -632,3 +632,16 @@ test('a relay that answers MAIL FROM with an intermediate 354: deferred, never c
   assert.match(got.text, /354 go ahead anyway \(in reply to MAIL FROM\)/);
   assert.ok(!r.transcripts.flat().includes('.'), 'no message data was ever completed');
 });
+
+test('early delivery to a pipelining relay that refuses the sender: the refusal stands for every recipient, the connection is not reused', async () => {
+  const r = await raw((c) => smtpSession(c, { mail: (from) => (from.startsWith('blocked@') ? '550 5.7.1 sender not allowed here' : undefined) }));
+  const t = transport(smtpCfg(r.port, { security: 'none' }));
+  const m = message(DOTS, 'blocked@test.example', ['bob@example.com', 'carol@example.com']);
+  const early = t.prepare!('blocked@test.example', ['bob@example.com', 'carol@example.com'])!;
+  early.supply(m);
+  const got = await t.deliver(m, ['bob@example.com', 'carol@example.com']);
+  assert.deepEqual(got.map((x) => x.outcome), ['failed', 'failed']);
+  for (const x of got) assert.match(x.text, /550 5\.7\.1 sender not allowed here \(in reply to MAIL FROM\)/);
+  assert.equal(only(await t.deliver({ ...message(), id: 'T3' }, ['bob@example.com'])).outcome, 'sent');
+  assert.equal(r.connections, 2, 'a new connection after the refused pipelined transaction');
+});

@@ -316,55 +316,18 @@ export class SmtpSession {
       this.clean = true;
     };
     const t = cfg.timeouts;
-    const results = new Map<string, RecipientResult>();
-    const accepted: string[] = [];
-    // MAIL FROM, RCPT TO, DATA: off the critical path, while the client still sends its data. With
-    // PIPELINING in one write (one round trip), else one at a time.
-    const envelope = (async (): Promise<ClientError | null> => {
-      try {
-        const offered = this.internals._supportedExtensions ?? [];
-        const cmds = [{ line: `MAIL FROM:<${sender}>${offered.includes('8BITMIME') ? ' BODY=8BITMIME' : ''}`, command: 'MAIL FROM' },
-          ...rcpts.map((r) => ({ line: `RCPT TO:<${r}>`, command: 'RCPT TO' })), { line: 'DATA', command: 'DATA' }];
-        this.phase = 'MAIL FROM/RCPT TO';
-        const replies = offered.includes('PIPELINING') ? wire.pipeline(cmds, t.command) : null;
-        const reply = async (i: number) => replies ? replies[i]! : wire.command(cmds[i]!.line, cmds[i]!.command, t.command);
-        const mail = await reply(0);
-        if (!mail.startsWith('2')) {
-          for (const r of rcpts) results.set(r, { rcpt: r, ...fromReply(mail, 'MAIL FROM', peer) });
-          // Pipelined, the server may have taken DATA all the same: this connection is not reused.
-          if (replies) throw { message: 'MAIL FROM refused in a pipelined transaction', code: 'EENVELOPE' };
-          return null;
-        }
-        for (const [i, r] of rcpts.entries()) {
-          const got = await reply(i + 1);
-          if (got.startsWith('2')) accepted.push(r);
-          else results.set(r, { rcpt: r, ...fromReply(got, 'RCPT TO', peer) });
-        }
-        if (accepted.length === 0 && !replies) return null;
-        const data = await reply(rcpts.length + 1);
-        if (accepted.length === 0) {
-          // Every recipient refused: a server that took DATA anyway waits for data that will not come.
-          if (/^[23]/.test(data)) throw { message: 'DATA accepted with no recipient', code: 'EENVELOPE' };
-          return null;
-        }
-        if (!/^[23]/.test(data)) {
-          for (const r of accepted.splice(0)) results.set(r, { rcpt: r, ...fromReply(data, 'DATA', peer) });
-        }
-        return null;
-      } catch (e) {
-        return e as ClientError;
-      }
-    })();
+    // MAIL FROM, RCPT TO, DATA: off the critical path, while the client still sends its data.
+    const envelope = this.earlyEnvelope(wire, sender, rcpts);
     let dropped = false;
     return {
       finish: async (raw) => {
-        const failed = await envelope;
+        const { accepted, results, error } = await envelope;
         if (dropped) { giveBack(false); return null; }
-        if (failed) {
+        if (error) {
           giveBack(false);
           // Refused already (results known): those stand. The connection failed before any data:
           // nothing was handed over, a normal send may follow.
-          if (failed.code !== 'EENVELOPE') return null;
+          if (error.code !== 'EENVELOPE') return null;
         }
         if (accepted.length > 0) {
           this.phase = 'data';
@@ -398,6 +361,55 @@ export class SmtpSession {
         void envelope.then(() => giveBack(false));
       },
     };
+  }
+
+  /**
+   * The envelope of an early transaction: MAIL FROM, RCPT TO each, DATA (in one write with
+   * PIPELINING, else one at a time). `accepted`: the recipients that go on to the data (none when
+   * MAIL FROM or DATA was refused); `results`: a result for each one refused; `error`: a
+   * ClientError when the connection failed, or EENVELOPE when the server's answers leave the
+   * connection unusable (pipelined, it may have taken DATA after refusing the sender). Never throws.
+   */
+  private async earlyEnvelope(wire: SmtpWire, sender: string, rcpts: string[]):
+    Promise<{ accepted: string[]; results: Map<string, RecipientResult>; error: ClientError | null }> {
+    const results = new Map<string, RecipientResult>();
+    const accepted: string[] = [];
+    try {
+      await this.earlyCommands(wire, sender, rcpts, accepted, results);
+      return { accepted, results, error: null };
+    } catch (e) {
+      return { accepted, results, error: e as ClientError };
+    }
+  }
+
+  private async earlyCommands(wire: SmtpWire, sender: string, rcpts: string[], accepted: string[],
+    results: Map<string, RecipientResult>): Promise<void> {
+    const { peer, cfg } = this.o;
+    const offered = this.internals._supportedExtensions ?? [];
+    const cmds = [{ line: `MAIL FROM:<${sender}>${offered.includes('8BITMIME') ? ' BODY=8BITMIME' : ''}`, command: 'MAIL FROM' },
+      ...rcpts.map((r) => ({ line: `RCPT TO:<${r}>`, command: 'RCPT TO' })), { line: 'DATA', command: 'DATA' }];
+    this.phase = 'MAIL FROM/RCPT TO';
+    const pipelined = offered.includes('PIPELINING') ? wire.pipeline(cmds, cfg.timeouts.command) : null;
+    const reply = async (i: number) => pipelined ? pipelined[i]! : wire.command(cmds[i]!.line, cmds[i]!.command, cfg.timeouts.command);
+    const mail = await reply(0);
+    if (!mail.startsWith('2')) {
+      for (const r of rcpts) results.set(r, { rcpt: r, ...fromReply(mail, 'MAIL FROM', peer) });
+      if (pipelined) throw { message: 'MAIL FROM refused in a pipelined transaction', code: 'EENVELOPE' };
+      return;
+    }
+    for (const [i, r] of rcpts.entries()) {
+      const got = await reply(i + 1);
+      if (got.startsWith('2')) accepted.push(r);
+      else results.set(r, { rcpt: r, ...fromReply(got, 'RCPT TO', peer) });
+    }
+    if (accepted.length === 0 && !pipelined) return;
+    const data = await reply(rcpts.length + 1);
+    if (accepted.length === 0) {
+      // Every recipient refused: a server that took DATA anyway waits for data that will not come.
+      if (/^[23]/.test(data)) throw { message: 'DATA accepted with no recipient', code: 'EENVELOPE' };
+      return;
+    }
+    if (!/^[23]/.test(data)) for (const r of accepted.splice(0)) results.set(r, { rcpt: r, ...fromReply(data, 'DATA', peer) });
   }
 
   /** How the session was protected, for the log: "TLSv1.3, verified", "TLSv1.3, NOT verified" or "no TLS". */
