@@ -415,6 +415,35 @@ describe('the early delivery: the relay dialogue starts at the client\'s DATA co
     await c.cmd('QUIT');
   });
 
+  test('with an aliases file (as /etc/aliases on every host) the dialogue still starts at DATA; the relay gets the alias target', async () => {
+    const ended: number[] = [];
+    const relay = Object.assign(await startRawSmtp(async (c) => { await smtpSession(c); ended.push(1); }), { ended });
+    cleanups.push(() => relay.close());
+    const dir = scratch();
+    const aliases = join(dir, 'aliases');
+    writeFileSync(aliases, 'webmaster: ops@remote.example\n');
+    const config = makeConfig(dir, relay.port);
+    config.general.aliases = aliases;
+    const rt = { config, log: memoryLogger(), spool: openSpool({ dir: config.spool.dir, mode: config.spool.mode, maxMessageSize: config.general.maxMessageSize }),
+      spoolOwner: true, verbose: false };
+    const daemon = await startDaemon(rt, { listen: ['127.0.0.1:0'], keepIdleMs: 5000 });
+    cleanups.push(() => daemon.stop());
+    await daemon.runner.idle();
+    // The aliases file is read once (a first pass would read it too); from then on it is only stat'ed.
+    assert.match(await submit(daemon.addresses[0]!.port, 'first@remote.example'), /^250 /);
+    await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the first message');
+    await daemon.runner.idle();
+    // A client that sends its data the moment it has the 354 (smtplib, cron's mailer): the plan
+    // must be made before the data is in, or the message goes the usual way. The early dialogue is
+    // the one that declares BODY=8BITMIME for this 7-bit message (the data is not known yet then).
+    assert.match(await submit(daemon.addresses[0]!.port, 'webmaster@test.example'), /^250 /);
+    await until(() => rt.log.events.filter((e) => e.event === 'delivered').length === 2, 3000, 'the delivery');
+    assert.equal(relayLines(relay).filter((l) => l.startsWith('MAIL')).at(-1), 'MAIL FROM:<app@test.example> BODY=8BITMIME', 'the early dialogue');
+    assert.equal(relayLines(relay).filter((l) => l.startsWith('RCPT')).at(-1), 'RCPT TO:<ops@remote.example>');
+    const d = rt.log.events.filter((e) => e.event === 'delivered').at(-1)!;
+    assert.deepEqual([d.rcpt, d.orig_rcpt, d.via], ['ops@remote.example', 'webmaster@test.example', 'alias']);
+  });
+
   test('a relay without PIPELINING gets the same commands one at a time', async () => {
     const { relay, rt, port } = await relayAndServe({ ehloLines: ['8BITMIME'] });
     const c = await upToData(port, ['ops@remote.example', 'dev@remote.example']);
