@@ -563,6 +563,7 @@ test('early delivery (serve, Transport.prepare) over STARTTLS with AUTH: byte-id
   const first = message(DOTS, 'root@test.example', ['bob@example.com']);
   const early = t.prepare!('root@test.example', ['bob@example.com'])!;
   assert.ok(early, 'an SMTP transport can start early');
+  early.expect(first.id);
   early.supply(first);
   const r = only(await t.deliver(first, ['bob@example.com']));
   assert.equal(r.outcome, 'sent', r.text);
@@ -600,6 +601,7 @@ test('early delivery: a message whose envelope sender differs from the one prepa
   const t = transport(smtpCfg(r.port, { security: 'none' }));
   const early = t.prepare!('root@test.example', ['bob@example.com'])!;
   const other = message(DOTS, 'someone-else@test.example', ['bob@example.com']);
+  early.expect(other.id);
   early.supply(other);
   await early.ended;
   assert.equal(only(await t.deliver(other, ['bob@example.com'])).outcome, 'sent');
@@ -626,6 +628,7 @@ test('a relay that answers MAIL FROM with an intermediate 354: deferred, never c
   assert.equal(normal.outcome, 'deferred', normal.text);
   const m = { ...message(), id: 'T9' };
   const early = t.prepare!('root@test.example', ['bob@example.com'])!;
+  early.expect(m.id);
   early.supply(m);
   const got = only(await t.deliver(m, ['bob@example.com']));
   assert.equal(got.outcome, 'deferred', got.text);
@@ -638,6 +641,7 @@ test('early delivery to a pipelining relay that refuses the sender: the refusal 
   const t = transport(smtpCfg(r.port, { security: 'none' }));
   const m = message(DOTS, 'blocked@test.example', ['bob@example.com', 'carol@example.com']);
   const early = t.prepare!('blocked@test.example', ['bob@example.com', 'carol@example.com'])!;
+  early.expect(m.id);
   early.supply(m);
   const got = await t.deliver(m, ['bob@example.com', 'carol@example.com']);
   assert.deepEqual(got.map((x) => x.outcome), ['failed', 'failed']);

@@ -161,6 +161,7 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
     // now, and the final dot once the commit is durable and claimed (Spool.claimCommitting). The
     // 250 still waits for the commit, as always.
     if (early !== undefined && accepted.add(early, { envelope, message: req.message, commit: done })) {
+      started?.expect(early); // before the pass asks the transport for this id
       runner.deliver(early);
       return done;
     }

@@ -42,10 +42,18 @@ export interface EarlyDeliveriesOptions {
 /** One message's early delivery, as the session and the daemon see it. */
 export class EarlyStart implements EarlyHandle {
   private delivery: EarlyDelivery | null = null;
-  /** What came before the transport was ready: the message, or the decision to drop. */
+  /** The queue id the message gets (expect), once the daemon has chosen it. */
+  private id: string | null = null;
+  /** The message, or the decision to drop it: the first word stands. */
   private pending: { supply: Parameters<EarlyDelivery['supply']>[0] } | 'drop' | null = null;
 
   constructor(readonly config: Config, readonly sender: string, readonly recipients: readonly string[]) {}
+
+  /** The daemon: the message will be committed as `id`; its pass starts now (before `supply`). */
+  expect(id: string): void {
+    this.id = id;
+    this.delivery?.expect(id);
+  }
 
   /** The daemon: the message is placed in the spool as `id` (Spool.submit's `placed`). */
   supply(id: string, envelope: Envelope, message: Buffer, config: Config): void {
@@ -59,23 +67,25 @@ export class EarlyStart implements EarlyHandle {
     this.settle('drop');
   }
 
-  /** The transport's transaction, once started (or null: there will be none). */
+  /** The transport's transaction (only while not `decided`), or null: there will be none. */
   attach(d: EarlyDelivery | null): void {
     if (!d) { this.pending ??= 'drop'; return; }
     this.delivery = d;
-    if (this.pending) this.settle(this.pending, true);
   }
 
-  private settle(what: NonNullable<EarlyStart['pending']>, again = false): void {
-    if (this.pending && !again) return; // the first word stands
+  private settle(what: NonNullable<EarlyStart['pending']>): void {
+    if (this.pending) return; // the first word stands
     this.pending = what;
     const d = this.delivery;
     if (!d) return;
     if (what === 'drop') d.drop(); else d.supply(what.supply);
   }
 
-  /** Whether the message's fate is known (given or dropped) before a transport was attached. */
-  get decided(): boolean { return this.pending !== null; }
+  /**
+   * Too late to start: the message's fate is known (given or dropped), or its pass has begun (the
+   * pass may already have asked the transport, which would then send it too).
+   */
+  get decided(): boolean { return this.pending !== null || (this.id !== null && this.delivery === null); }
 }
 
 export class EarlyDeliveries {

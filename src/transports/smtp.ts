@@ -140,8 +140,11 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
     return again.s.send(sender, rcpts, raw, dsn, gate);
   }
 
-  /** The early delivery started by prepare(): the id of its message once supplied, and its results. */
-  let early: { id: string | null; settled: boolean; results: Promise<RecipientResult[] | null> } | null = null;
+  /**
+   * The early delivery started by prepare(): the id of its message once supplied, its results, and
+   * how to abandon it while it still waits for its message.
+   */
+  let early: { id: string | null; settled: boolean; results: Promise<RecipientResult[] | null>; abandon: () => void } | null = null;
 
   /**
    * serve's early delivery (Transport.prepare): on the session's socket, MAIL FROM, RCPT TO and DATA
@@ -156,7 +159,7 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
       || good.some((r) => r === '' || BAD_ADDRESS.test(r))) return null;
     let give!: (msg: OutgoingMessage | null) => void;
     const message = new Promise<OutgoingMessage | null>((r) => { give = r; });
-    const entry: NonNullable<typeof early> = { id: null, settled: false, results: Promise.resolve(null) };
+    const entry: NonNullable<typeof early> = { id: null, settled: false, results: Promise.resolve(null), abandon: () => hand(null) };
     entry.results = queue.then(async () => {
       let txn: EarlyTransaction | null = null;
       try {
@@ -179,10 +182,12 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
     const timer = setTimeout(() => hand(null), EARLY_DELIVERY_WAIT_MS);
     timer.unref();
     return {
+      expect(id) {
+        if (!given) entry.id = id;
+      },
       supply(msg) {
         // DSN parameters (sendmail -N/-R/-V) go in MAIL FROM and RCPT TO: such a message goes the normal way.
-        const same = (cfg.forceSender ?? cfg.rewriteFrom ?? msg.envelope.sender) === sender && dsnOf(msg) === undefined;
-        if (same && !given) entry.id = msg.id;
+        const same = msg.id === entry.id && (cfg.forceSender ?? cfg.rewriteFrom ?? msg.envelope.sender) === sender && dsnOf(msg) === undefined;
         hand(same ? msg : null);
       },
       drop: () => hand(null),
@@ -245,6 +250,9 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
     handsOverAfterReady: true,
     prepare,
     deliver(msg, rcpts) {
+      // Another message needs the connection while an early delivery still waits for its own (a
+      // client that stalls in its data): the early one gives way, its message goes the usual way.
+      if (early && !early.settled && early.id !== msg.id) early.abandon();
       const run = queue.then(() => deliverNow(msg, rcpts)).catch((e: unknown) =>
         allRecipients(rcpts, fromError(asDeferral(e))));
       queue = run;

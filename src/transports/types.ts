@@ -67,6 +67,11 @@ export interface Transport {
 /** A delivery started before its message was known (Transport.prepare). */
 export interface EarlyDelivery {
   /**
+   * The message will be queued as `id`: a deliver() for that id waits for this transaction (and
+   * gets its results); a deliver() for any other message abandons it while it waits.
+   */
+  expect(id: string): void;
+  /**
    * The message, once it is in the spool (its fsync may still run): it is handed over now. Its
    * envelope must be the one prepare() was given; otherwise the transaction is dropped.
    */
