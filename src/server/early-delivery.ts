@@ -14,9 +14,14 @@
  *   to one transport that can do it (SMTP).
  * - The message is handed over only if it was committed with the envelope the
  *   dialogue was started for, under the same configuration; otherwise, and
- *   whenever the message does not come (refused, client gone), the relay
- *   transaction is abandoned: the connection is closed before the final dot,
- *   so the relay has nothing, and the pass delivers as usual.
+ *   whenever the message does not come (refused, client gone, stalled past
+ *   EARLY_DELIVERY_WAIT_MS, or another message needs the connection first),
+ *   the relay transaction is abandoned: the connection is closed before the
+ *   final dot, so the relay has nothing, and the pass delivers as usual.
+ * - Planned from what is already in memory (the aliases file and passwd are
+ *   only stat'ed while unchanged), so the plan is ready before a fast client's
+ *   data is in; when it is not (the pass has begun), there is no early
+ *   delivery for that message, never a second one.
  * - Never decides an outcome and never logs one: the pass records what the
  *   relay said, after the `accepted` line. The client still gets its 250
  *   only once the commit is durable. What changes (docs/QUEUE-FORMAT.md): the
