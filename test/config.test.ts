@@ -95,7 +95,7 @@ test('embedded default: no file anywhere -> one Maildir transport and a catch-al
     assert.equal(c.general.admin, 'root');
     assert.equal(c.general.maxMessageSize, 25 * 1024 * 1024);
     assert.deepEqual(c.spool, { dir: join(state, 'spool'), mode: 'disk', maxLifetime: 5 * 86_400_000, retryMin: 60_000, retryMax: 3_600_000 });
-    assert.deepEqual(c.listener, { listen: ['127.0.0.1:25', '[::1]:25'], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {} });
+    assert.deepEqual(c.listener, { listen: ['127.0.0.1:25', '[::1]:25'], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {}, earlyDelivery: true });
     assert.match(renderConfig(c), /embedded default/);
   } finally {
     rmSync(state, { recursive: true, force: true });

@@ -34,7 +34,7 @@ function baseConfig(spoolDir: string): Config {
       maxMessageSize: 25 << 20, tagHost: true },
     spool: { dir: spoolDir, mode: 'disk', maxLifetime: 5 * 86400_000, retryMin: 60_000, retryMax: 3600_000 },
     log: { file: null, syslog: false },
-    listener: { listen: [], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {} },
+    listener: { listen: [], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {}, earlyDelivery: true },
     metrics: { file: null, minInterval: 60_000 }, alerts: { via: [], to: 'root', delayWarning: 14_400_000, delayDsn: false },
     transports: {},
     routes: [],

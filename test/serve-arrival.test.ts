@@ -50,7 +50,7 @@ function makeConfig(dir: string, relayPort: number): Config {
       aliases: null, maxMessageSize: 1024 * 1024, tagHost: false },
     spool: { dir: join(dir, 'spool'), mode: 'disk', maxLifetime: 86_400_000, retryMin: 60_000, retryMax: 240_000 },
     log: { file: null, syslog: false },
-    listener: { listen: ['127.0.0.1:0'], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {} },
+    listener: { listen: ['127.0.0.1:0'], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {}, earlyDelivery: true },
     metrics: { file: null, minInterval: 60_000 }, alerts: { via: [], to: 'root', delayWarning: 14_400_000, delayDsn: false },
     transports: {
       relay: { name: 'relay', type: 'smtp', host: '127.0.0.1', port: relayPort, security: 'none', tlsVerify: false, caFile: null,
@@ -442,6 +442,25 @@ describe('the early delivery: the relay dialogue starts at the client\'s DATA co
     assert.equal(relayLines(relay).filter((l) => l.startsWith('RCPT')).at(-1), 'RCPT TO:<ops@remote.example>');
     const d = rt.log.events.filter((e) => e.event === 'delivered').at(-1)!;
     assert.deepEqual([d.rcpt, d.orig_rcpt, d.via], ['ops@remote.example', 'webmaster@test.example', 'alias']);
+  });
+
+  test('listener.early_delivery = false: the relay hears of the message only after the commit, the usual way', async () => {
+    const relay = await startRawSmtp((c) => smtpSession(c));
+    cleanups.push(() => relay.close());
+    const config = makeConfig(scratch(), relay.port);
+    config.listener.earlyDelivery = false;
+    const rt = { config, log: memoryLogger(), spool: openSpool({ dir: config.spool.dir, mode: config.spool.mode, maxMessageSize: config.general.maxMessageSize }),
+      spoolOwner: true, verbose: false };
+    const daemon = await startDaemon(rt, { listen: ['127.0.0.1:0'], keepIdleMs: 5000 });
+    cleanups.push(() => daemon.stop());
+    await daemon.runner.idle();
+    const c = await upToData(daemon.addresses[0]!.port, ['ops@remote.example']);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(relay.connections, 0, 'nothing sent to the relay while the client has not sent its data');
+    assert.match(await c.send('Subject: usual\r\n\r\nhello\r\n.\r\n'), /^250 /);
+    await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the delivery');
+    assert.equal(relayLines(relay).find((l) => l.startsWith('MAIL')), 'MAIL FROM:<app@test.example>', 'nodemailer\'s dialogue (no early BODY=8BITMIME)');
+    await c.cmd('QUIT');
   });
 
   test('a relay without PIPELINING gets the same commands one at a time', async () => {

@@ -45,7 +45,7 @@ function makeConfig(dir: string, o: { sinkPort?: number; retryMinMs?: number; ma
       aliases: null, maxMessageSize: o.maxMessageSize ?? 1024 * 1024, tagHost: false },
     spool: { dir: join(dir, 'spool'), mode: 'disk', maxLifetime: 86_400_000, retryMin, retryMax: retryMin * 4 },
     log: { file: null, syslog: false },
-    listener: { listen: ['127.0.0.1:0'], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {}, ...o.listener },
+    listener: { listen: ['127.0.0.1:0'], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {}, earlyDelivery: true, ...o.listener },
     metrics: { file: null, minInterval: 60_000 }, alerts: { via: [], to: 'root', delayWarning: 14_400_000, delayDsn: false },
     transports: {
       relay: { name: 'relay', type: 'smtp', host: '127.0.0.1', port: o.sinkPort ?? 9, security: 'none', tlsVerify: false, caFile: null,

@@ -28,7 +28,7 @@ function config(): Config {
       aliases: null, maxMessageSize: 1024 * 1024, tagHost: false },
     spool: { dir: join(dir, 'spool'), mode: 'disk', maxLifetime: 86_400_000, retryMin: 60_000, retryMax: 240_000 },
     log: { file: null, syslog: false },
-    listener: { listen: ['127.0.0.1:0'], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {} },
+    listener: { listen: ['127.0.0.1:0'], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {}, earlyDelivery: true },
     metrics: { file: null, minInterval: 60_000 }, alerts: { via: [], to: 'root', delayWarning: 14_400_000, delayDsn: false },
     transports: {}, routes: [],
   };

@@ -36,7 +36,7 @@ function makeConfig(dir: string): Config {
       maxMessageSize: 1024 * 1024, tagHost: false },
     spool: { dir: join(dir, 'spool'), mode: 'disk', maxLifetime: 86_400_000, retryMin: 60_000, retryMax: 3_600_000 },
     log: { file: join(dir, 'sysmail.log'), syslog: false },
-    listener: { listen: [], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {} },
+    listener: { listen: [], allowRelayFrom: [], tlsCert: null, tlsKey: null, users: {}, earlyDelivery: true },
     metrics: { file: null, minInterval: 60_000 }, alerts: { via: [], to: 'root', delayWarning: 14_400_000, delayDsn: false },
     transports: { out: { name: 'out', type: 'stdout', format: 'summary' } },
     routes: [{ name: 'default', match: null, transports: ['out'], mode: 'fallback', fallbackAfter: 0 }],

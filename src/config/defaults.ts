@@ -43,6 +43,8 @@ export const DEFAULT_SYSLOG = false;
 
 // [listener]
 export const DEFAULT_LISTEN = ['127.0.0.1:25', '[::1]:25'];
+/** serve's early delivery (docs/QUEUE-FORMAT.md, "The early delivery"). */
+export const DEFAULT_EARLY_DELIVERY = true;
 
 // [metrics]
 /** node_exporter's textfile collector directories, in the order they are looked for. */

@@ -34,6 +34,7 @@ export function renderConfig(config: Config): string {
   const l = config.listener;
   section(out, '[listener]', [
     ['listen', l.listen], ['allow_relay_from', l.allowRelayFrom], ['tls_cert', l.tlsCert], ['tls_key', l.tlsKey],
+    ['early_delivery', l.earlyDelivery],
   ]);
   const users = Object.entries(l.users);
   if (users.length > 0) section(out, '[listener.users]', users.map(([name, ref]) => [name, secretTable(ref)]));

@@ -86,6 +86,8 @@ export interface ListenerConfig {
   tlsKey: string | null;
   /** user -> secret for listener AUTH (only used with allowRelayFrom). */
   users: Record<string, SecretRef>;
+  /** Start relaying a message at the client's DATA command (early-delivery.ts). Default true. */
+  earlyDelivery: boolean;
 }
 
 /** Where a secret comes from. Exactly one field is set. Never logged. */

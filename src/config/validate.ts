@@ -218,8 +218,9 @@ function readListener(t: Table | undefined, inline: KeyPath[], p: Problems): Lis
       p.add(r.at('allow_relay_from'), 'relaying for other hosts needs AUTH; add [listener.users] with name = { password_file = "..." }');
     }
   }
+  const earlyDelivery = r.bool('early_delivery') ?? D.DEFAULT_EARLY_DELIVERY;
   r.done();
-  return { listen, allowRelayFrom: allow, tlsCert, tlsKey, users };
+  return { listen, allowRelayFrom: allow, tlsCert, tlsKey, users, earlyDelivery };
 }
 
 function readRoutes(

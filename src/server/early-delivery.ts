@@ -98,7 +98,7 @@ export class EarlyDeliveries {
 
   /** At the client's DATA command. Null when an early delivery is not for this message. */
   start(sender: string, recipients: string[]): EarlyStart | null {
-    if (!this.o.idle() || recipients.length === 0) return null;
+    if (!this.o.config().listener.earlyDelivery || !this.o.idle() || recipients.length === 0) return null;
     const start = new EarlyStart(this.o.config(), sender, [...recipients]);
     this.begin(start).catch((e: unknown) => {
       this.o.log.verbose(`early delivery not started: ${(e as Error).message}`);
