@@ -61,11 +61,18 @@ function makeConfig(dir: string, relayPort: number): Config {
   } as Config;
 }
 
-async function serve(relay: RawServer, keepIdleMs: number): Promise<{ daemon: Daemon; rt: Runtime & { log: ReturnType<typeof memoryLogger> } }> {
-  const config = makeConfig(scratch(), relay.port);
+/**
+ * A serve relaying to `relay`; `tweak` changes the config first (its scratch directory given);
+ * `reloadable`: reload() reads the same config again.
+ */
+async function serve(relay: RawServer, keepIdleMs: number, tweak?: (config: Config, dir: string) => void,
+  reloadable = false): Promise<{ daemon: Daemon; rt: Runtime & { log: ReturnType<typeof memoryLogger> } }> {
+  const dir = scratch();
+  const config = makeConfig(dir, relay.port);
+  tweak?.(config, dir);
   const rt = { config, log: memoryLogger(), spool: openSpool({ dir: config.spool.dir, mode: config.spool.mode, maxMessageSize: config.general.maxMessageSize }),
     spoolOwner: true, verbose: false };
-  const daemon = await startDaemon(rt, { listen: ['127.0.0.1:0'], keepIdleMs });
+  const daemon = await startDaemon(rt, { listen: ['127.0.0.1:0'], keepIdleMs, ...(reloadable ? { loadConfig: async () => config } : {}) });
   cleanups.push(() => daemon.stop());
   await daemon.runner.idle();
   return { daemon, rt };
@@ -148,11 +155,7 @@ describe('the outgoing connection between passes', () => {
   test('a reload closes the kept connection: the next pass connects with the new settings', async () => {
     const relay = await startRawSmtp((c) => smtpSession(c));
     cleanups.push(() => relay.close());
-    const config = makeConfig(scratch(), relay.port);
-    const rt = { config, log: memoryLogger(), spool: openSpool({ dir: config.spool.dir, mode: config.spool.mode, maxMessageSize: config.general.maxMessageSize }),
-      spoolOwner: true, verbose: false };
-    const daemon = await startDaemon(rt, { listen: ['127.0.0.1:0'], keepIdleMs: 5000, loadConfig: async () => config });
-    cleanups.push(() => daemon.stop());
+    const { daemon } = await serve(relay, 5000, undefined, true);
     assert.match(await submit(daemon.addresses[0]!.port, 'one@remote.example'), /^250 /);
     await until(() => rcptsOf(relay).flat().length === 1, 3000, 'the first delivery');
     await daemon.runner.idle();
@@ -419,16 +422,10 @@ describe('the early delivery: the relay dialogue starts at the client\'s DATA co
     const ended: number[] = [];
     const relay = Object.assign(await startRawSmtp(async (c) => { await smtpSession(c); ended.push(1); }), { ended });
     cleanups.push(() => relay.close());
-    const dir = scratch();
-    const aliases = join(dir, 'aliases');
-    writeFileSync(aliases, 'webmaster: ops@remote.example\n');
-    const config = makeConfig(dir, relay.port);
-    config.general.aliases = aliases;
-    const rt = { config, log: memoryLogger(), spool: openSpool({ dir: config.spool.dir, mode: config.spool.mode, maxMessageSize: config.general.maxMessageSize }),
-      spoolOwner: true, verbose: false };
-    const daemon = await startDaemon(rt, { listen: ['127.0.0.1:0'], keepIdleMs: 5000 });
-    cleanups.push(() => daemon.stop());
-    await daemon.runner.idle();
+    const { daemon, rt } = await serve(relay, 5000, (config, dir) => {
+      config.general.aliases = join(dir, 'aliases');
+      writeFileSync(config.general.aliases, 'webmaster: ops@remote.example\n');
+    });
     // The aliases file is read once (a first pass would read it too); from then on it is only stat'ed.
     assert.match(await submit(daemon.addresses[0]!.port, 'first@remote.example'), /^250 /);
     await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the first message');
@@ -447,13 +444,7 @@ describe('the early delivery: the relay dialogue starts at the client\'s DATA co
   test('listener.early_delivery = false: the relay hears of the message only after the commit, the usual way', async () => {
     const relay = await startRawSmtp((c) => smtpSession(c));
     cleanups.push(() => relay.close());
-    const config = makeConfig(scratch(), relay.port);
-    config.listener.earlyDelivery = false;
-    const rt = { config, log: memoryLogger(), spool: openSpool({ dir: config.spool.dir, mode: config.spool.mode, maxMessageSize: config.general.maxMessageSize }),
-      spoolOwner: true, verbose: false };
-    const daemon = await startDaemon(rt, { listen: ['127.0.0.1:0'], keepIdleMs: 5000 });
-    cleanups.push(() => daemon.stop());
-    await daemon.runner.idle();
+    const { daemon, rt } = await serve(relay, 5000, (config) => { config.listener.earlyDelivery = false; });
     const c = await upToData(daemon.addresses[0]!.port, ['ops@remote.example']);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(relay.connections, 0, 'nothing sent to the relay while the client has not sent its data');

@@ -151,10 +151,8 @@ export async function startDaemon(rt: Runtime, opts: DaemonOptions): Promise<Dae
     if (!started) req.early?.drop();
     const config = current.config;
     // The early delivery's data and final dot go out once the file is in queue/ (its fsync still running).
-    let committing: Envelope | null = null;
-    const placed = started ? () => (committing ? started.supply(early!, committing, req.message, config) : started.drop()) : undefined;
+    const placed = started ? (envelope: Envelope) => started.supply(envelope, req.message, config) : undefined;
     const { envelope, done } = startQueueRequest(current, { ...req, via: 'smtp' }, (commit) => runner.ownCommit(commit), early, placed);
-    committing = envelope;
     if (started) done.catch(() => started.drop()); // a commit that failed before its file was placed
     // When a pass can start at once, the delivery overlaps the commit's fsyncs: with an early
     // delivery the relay has the message already; otherwise MAIL FROM, RCPT TO and the data go out

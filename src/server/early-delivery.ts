@@ -60,9 +60,10 @@ export class EarlyStart implements EarlyHandle {
     this.delivery?.expect(id);
   }
 
-  /** The daemon: the message is placed in the spool as `id` (Spool.submit's `placed`). */
-  supply(id: string, envelope: Envelope, message: Buffer, config: Config): void {
-    const same = config === this.config && envelope.sender === this.sender
+  /** The daemon: the message is placed in the spool under the id given to expect() (Spool.submit's `placed`). */
+  supply(envelope: Envelope, message: Buffer, config: Config): void {
+    const id = this.id;
+    const same = id !== null && config === this.config && envelope.sender === this.sender
       && envelope.recipients.length === this.recipients.length && envelope.recipients.every((r, i) => r === this.recipients[i]);
     if (!same) return this.drop();
     this.settle({ supply: { id, envelope, raw: message } });

@@ -33,12 +33,12 @@ export async function queueRequest(rt: Runtime, req: SubmitRequest, commit: Comm
  * queueRequest for a caller that acts while the commit runs (serve's listener): the envelope being
  * written now, and `done`, which resolves with the id once the commit is durable and the `accepted`
  * event written. `id`: the queue id to commit under (Spool.newId), when the caller needs it early;
- * `placed`: see Spool.submit.
+ * `placed`: see Spool.submit; called with the envelope being committed.
  */
 export function startQueueRequest(rt: Runtime, req: SubmitRequest, commit: CommitWrapper = (c) => c(), id?: string,
-  placed?: () => void): { envelope: Envelope; done: Promise<string> } {
+  placed?: (envelope: Envelope) => void): { envelope: Envelope; done: Promise<string> } {
   const envelope = envelopeOf(req);
-  const done = commit(() => rt.spool.submit(envelope, req.message, id, placed)).then((queued) => {
+  const done = commit(() => rt.spool.submit(envelope, req.message, id, placed && (() => placed(envelope)))).then((queued) => {
     rt.log.event(acceptedEvent(queued, req));
     return queued;
   });

@@ -261,8 +261,7 @@ export class SmtpSession {
       const info = await this.call<SMTPConnectionSendInfo>('MAIL FROM/RCPT TO', (cb) => this.conn.send(envelope, body, (err, i) => cb(err as ClientError | null, i)));
       // The server answered the data with 2xx: the transaction is over, the next MAIL FROM needs no RSET (RFC 5321 §4.1.4).
       this.clean = true;
-      const offered8 = this.internals._supportedExtensions?.includes('8BITMIME') ?? false;
-      const note = eightBit && !offered8 ? '; note: the body has 8-bit bytes and the server does not announce 8BITMIME, sent unchanged' : '';
+      const note = this.eightBitNote(eightBit);
       if (note) this.o.log(`smtp ${cfg.name}: ${note.slice(8)}`);
       const accepted = fromReply(info.response, 'end of data', peer);
       const rejected = new Map((info.rejectedErrors ?? []).map((e) => [(e as ClientError).recipient, e as ClientError]));
@@ -335,11 +334,8 @@ export class SmtpSession {
           try {
             const reply = await wire.data(raw, t.data);
             const ok = fromReply(reply, 'end of data', peer);
-            // As send() says it: 8-bit data to a server that did not announce 8BITMIME went unchanged.
             const { isAscii } = await import('node:buffer');
-            const unannounced = !isAscii(raw) && !(this.internals._supportedExtensions ?? []).includes('8BITMIME')
-              ? '; note: the body has 8-bit bytes and the server does not announce 8BITMIME, sent unchanged' : '';
-            const note = ok.outcome === 'sent' ? ` (${this.tlsNote()})${unannounced}` : '';
+            const note = ok.outcome === 'sent' ? ` (${this.tlsNote()})${this.eightBitNote(!isAscii(raw))}` : '';
             for (const r of accepted) results.set(r, { rcpt: r, ...ok, text: `${ok.text}${note}` });
           } catch (e) {
             const why = fromError(sessionError(e as ClientError, 'data', peer));
@@ -410,6 +406,12 @@ export class SmtpSession {
       return;
     }
     if (!/^[23]/.test(data)) for (const r of accepted.splice(0)) results.set(r, { rcpt: r, ...fromReply(data, 'DATA', peer) });
+  }
+
+  /** 8-bit data to a server that did not announce 8BITMIME goes unchanged: said in the result. */
+  private eightBitNote(eightBit: boolean): string {
+    const offered8 = this.internals._supportedExtensions?.includes('8BITMIME') ?? false;
+    return eightBit && !offered8 ? '; note: the body has 8-bit bytes and the server does not announce 8BITMIME, sent unchanged' : '';
   }
 
   /** How the session was protected, for the log: "TLSv1.3, verified", "TLSv1.3, NOT verified" or "no TLS". */
