@@ -20,3 +20,16 @@ test('a log line carries that time stamp', () => {
   const line = JSON.parse(formatEvent({ event: 'accepted', id: 'x' } as Parameters<typeof formatEvent>[0], 1764763200123)) as { ts: string };
   assert.equal(line.ts, '2025-12-03T12:00:00.123Z');
 });
+
+test('verbose lines reach the terminal with control characters escaped (a hostile relay\'s reply, -v)', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { pathToFileURL } = await import('node:url');
+  const { join } = await import('node:path');
+  const logger = pathToFileURL(join(import.meta.dirname, '..', 'src', 'log', 'logger.js')).href;
+  const script = `const { createLogger } = await import(${JSON.stringify(logger)});
+    createLogger({ file: null, syslog: false, verbose: true }).verbose('smtp relay: S: 250 ok\\x1b]0;owned\\x07\\x1b[2J\\rgone\\u202e');`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok(!/[\x00-\x1f\x7f\u202e]/.test(r.stderr.replace(/\n$/, '')), JSON.stringify(r.stderr));
+  assert.match(r.stderr, /^sysmail: smtp relay: S: 250 ok\\x1b\]0;owned/);
+});

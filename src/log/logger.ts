@@ -7,7 +7,7 @@
  * Optional syslog: Node cannot open the /dev/log datagram socket, so lines are
  * handed to logger(1) in one batch when the logger is closed.
  */
-import { bounded, escapeJson, LOG_FIELD_MAX } from '../core/display.js';
+import { bounded, displayText, escapeJson, LOG_FIELD_MAX } from '../core/display.js';
 import { closeSync, constants, mkdirSync, openSync, writevSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -125,7 +125,9 @@ export function createLogger(opts: LoggerOptions): Logger {
       if (opts.verbose) process.stderr.write(`sysmail: ${line}\n`);
     },
     verbose(msg) {
-      if (opts.verbose) process.stderr.write(`sysmail: ${msg}\n`);
+      // Verbose lines carry peers' words (a relay's replies, a client's commands) to a terminal:
+      // control characters and escape sequences are shown escaped, never sent raw.
+      if (opts.verbose) process.stderr.write(`sysmail: ${displayText(msg, Infinity)}\n`);
     },
     async close() {
       if (pendingSyslog.length === 0) return;
