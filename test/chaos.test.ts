@@ -28,7 +28,7 @@ import { runQueue } from '../src/delivery/runner.js';
 import { memoryLogger } from '../src/log/logger.js';
 import { wakeDelay } from '../src/server/queue-runner.js';
 import { QUEUE_BUSY_RETRY_MS, QUEUE_MAX_SLEEP_MS } from '../src/config/defaults.js';
-import { freePort } from './helpers/net.js';
+import { refusedPort } from './helpers/net.js';
 
 // ---- bench/chaos.mjs, shared with the full-size run ----------------------------------------
 
@@ -228,7 +228,7 @@ test('sysmail serve started on a full spool: exit 75 with the fix, never a crash
 // ---- 3. clock jumps ---------------------------------------------------------------------------
 
 test('clock jumps forward past max_lifetime (faketime): the message expires, moves to failed/ and bounces', async () => {
-  const deadPort = await freePort();
+  const deadPort = await refusedPort();
   const h = host((x) => `[general]\nhostname = "chaos.example.com"\ndomain = "example.com"\naliases = false\nadmin = "postmaster@example.com"\n`
     + `[transports.relay]\ntype = "smtp"\nhost = "127.0.0.1"\nport = ${deadPort}\nsecurity = "none"\n`
     + `[transports.box]\ntype = "maildir"\npath = "${join(x.dir, 'Maildir')}"\n`
@@ -265,7 +265,7 @@ test('clock jumps backward: a deferred message is retried within retry_max, not 
   const id = await spool.submit({ sender: 'ops@example.com', recipients: ['box@example.net'], submittedAt: T, uid: 0, user: 'root', via: 'sendmail' },
     Buffer.from(msg('clock-back')));
   // First attempt at T through a transport that defers (a relay on a closed port).
-  const dead = { ...config, transports: { box: { name: 'box', type: 'smtp' as const, host: '127.0.0.1', port: await freePort(), security: 'none' as const,
+  const dead = { ...config, transports: { box: { name: 'box', type: 'smtp' as const, host: '127.0.0.1', port: await refusedPort(), security: 'none' as const,
     tlsVerify: true, caFile: null, pinSha256: null, clientCert: null, clientKey: null, tlsServername: null, username: null, password: null,
     authMethod: null, helo: null, forceSender: null, preconnect: null, timeouts: { connect: 2000, greeting: 2000, command: 2000, data: 2000 } } } };
   const first = await runQueue({ config: dead, spool, log, now: () => T, random: () => 0.5 });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { makeCerts, type TestCerts } from './helpers/certs.js';
 import { startSink, type Sink } from './helpers/smtp-sink.js';
 import { makeHost, runCli, waitForIdleSpool, waitUntil, writeSecret, type TestHost } from './helpers/cli.js';
-import { freePort } from './helpers/net.js';
+import { refusedPort } from './helpers/net.js';
 
 let certs: TestCerts;
 let otherCa: TestCerts;
@@ -111,7 +111,7 @@ test('s-nail: -i -f FROM -- rcpt; the empty sender <> is kept', async () => {
 
 test('relay down at submission: exit 0, queued, deferred; relay back: sysmail flush delivers it', async () => {
   const host = makeHost();
-  host.writeConfig(relayConfig(host, await freePort()));
+  host.writeConfig(relayConfig(host, await refusedPort()));
   const r = await runCli(['sendmail', '-t'], { input: `To: a@example.net\nSubject: down\n\n${body}`, env: host.env });
   assert.equal(r.code, 0, r.stderr);
   const deferred = await waitUntil(() => host.events().find((e) => e.event === 'deferred'), 15_000, 'deferred event');

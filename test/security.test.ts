@@ -20,7 +20,7 @@ import { memoryLogger } from '../src/log/logger.js';
 import { startListener } from '../src/server/listener.js';
 import { parseListen, isLoopback } from '../src/server/network.js';
 import type { Config } from '../src/config/types.js';
-import { freePort } from './helpers/net.js';
+import { refusedPort } from './helpers/net.js';
 
 interface ChaosModule {
   findProcesses(marker: string): Array<{ pid: number; argv: string[] }>;
@@ -35,7 +35,7 @@ after(async () => { for (const c of cleanups.reverse()) await c(); });
 let certs: TestCerts;
 before(async () => {
   certs = await makeCerts();
-  deadPort = await freePort();
+  deadPort = await refusedPort();
   assert.equal(process.getuid?.(), 0, 'the security tests need root: they run commands as nobody and chown files');
 });
 

@@ -515,13 +515,15 @@ describe('the early delivery: the relay dialogue starts at the client\'s DATA co
   });
 
   test('a commit that fails before the message is in the queue: 451 to the client, nothing at the relay', async () => {
-    const { relay, rt, port } = await relayAndServe();
+    const { relay, daemon, rt, port } = await relayAndServe();
     assert.match(await submit(port, 'one@remote.example'), /^250 /);
     await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the first message');
+    await daemon.runner.idle(); // the early dialogue starts only when no pass runs
     const tmp = join(rt.config.spool.dir, 'tmp');
     rmSync(tmp, { recursive: true });
     writeFileSync(tmp, 'not a directory'); // every new queue file fails to open
     const c = await upToData(port, ['ops@remote.example']);
+    await until(() => relayLines(relay).filter((l) => l === 'DATA').length === 2, 3000, 'the early DATA at the relay');
     assert.match(await c.send('Subject: lost disk\r\n\r\nhello\r\n.\r\n'), /^451 /);
     // The early transaction is dropped; the pass, started with the commit, may try once more on a
     // new connection and drop that one too (its final dot waits for a commit that never comes).

@@ -20,6 +20,7 @@ import { makeCerts } from './helpers/certs.js';
 import { startSink, type Sink, type SinkOptions } from './helpers/smtp-sink.js';
 import { smtpSession, startRawSmtp, type RawServer } from './helpers/raw-smtp.js';
 import { fixtures } from './helpers/paths.js';
+import { refusedPort } from './helpers/net.js';
 
 const DOTS = readFileSync(join(fixtures, 'smtp', 'dots.eml'));
 const EIGHT = readFileSync(join(fixtures, 'smtp', '8bit.eml'));
@@ -72,14 +73,6 @@ function message(raw: Buffer = DOTS, sender = 'root@test.example', rcpts = ['ali
 
 const lf = (b: Buffer) => b.toString('latin1').replace(/\r\n/g, '\n');
 const only = (rs: RecipientResult[]) => { assert.equal(rs.length, 1); return rs[0]; };
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return port;
-}
 
 test('STARTTLS required with AUTH PLAIN, LOGIN and CRAM-MD5: byte-identical body, correct envelope', async () => {
   const certs = await makeCerts();
@@ -322,7 +315,7 @@ test('421 in the middle of the session defers everyone', async () => {
 });
 
 test('connection refused is deferred', async () => {
-  const port = await freePort();
+  const port = await refusedPort();
   const t = transport(smtpCfg(port, { security: 'none' }));
   const r = only(await t.deliver(message(), ['a@example.com']));
   assert.equal(r.outcome, 'deferred');
