@@ -12,14 +12,18 @@
  * smtpd_tls_wrappermode); no 8BITMIME (smtpd_discard_ehlo_keywords); a wrong
  * password (deferred, kept); a Postfix that drops the connection after DATA
  * with no reply (its end-of-data policy service kills the smtpd serving the
- * session) and then works: deferred, then delivered, at most one duplicate.
+ * session) and then works: deferred, then delivered, at most one duplicate;
+ * `sysmail serve`'s early delivery (a client of its listener, Postfix as the
+ * smarthost): the relay's transaction is open before the client sends its data.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeCerts, type TestCerts } from './helpers/certs.js';
+import { connect } from 'node:net';
 import { makeHost, runCli, waitForIdleSpool, waitUntil, writeSecret, type TestHost } from './helpers/cli.js';
+import { startServe } from './helpers/dnf.js';
 import { fixtures } from './helpers/paths.js';
 import { processAlive, requirePostfix, startPostfix, type DeliveredMail, type PostfixInstance, type PostfixOptions } from './helpers/postfix.js';
 
@@ -38,7 +42,7 @@ before(async () => {
   const base = (o: Partial<PostfixOptions>): PostfixOptions => ({ certs, users, mailboxes: ['bob@example.net', 'carol@example.net'], ...o });
   // Four instances at once: each has its own config, queue and data directory.
   const wanted = {
-    starttls: base({ mailboxes: ['bob@example.net', 'carol@example.net', 'dave@example.net'] }),
+    starttls: base({ mailboxes: ['bob@example.net', 'carol@example.net', 'dave@example.net', 'erin@example.net'] }),
     implicit: base({ tls: 'implicit' }),
     no8bit: base({ discardEhloKeywords: ['8bitmime'] }),
     drop: base({ dropAfterData: 1 }),
@@ -187,6 +191,55 @@ test('Postfix drops the connection after DATA: deferred, then delivered on the n
   await waitUntil(() => delivered(host, 'bob@example.net'), 5000, 'delivered event');
   const q = JSON.parse((await runCli(['queue', '--json'], { env: host.env })).stdout) as unknown[];
   assert.equal(q.length, 0, 'queue empty');
+});
+
+test('serve\'s early delivery over STARTTLS + AUTH: Postfix has the transaction open while the client still holds its data; one transaction, byte-identical', async () => {
+  const pf = relays.starttls;
+  const host = relayHost(pf);
+  const serve = await startServe(host);
+  try {
+    const sender = 'cron@web1.example.com';
+    // A client driven one reply at a time, as python's smtplib (dnf-automatic's [email] emitter) is.
+    const s = connect({ host: '127.0.0.1', port: serve.port! });
+    let buf = '';
+    const replies: string[] = [];
+    s.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (let m = /^(\d{3})([ -])[^\r\n]*\r\n/.exec(buf); m; m = /^(\d{3})([ -])[^\r\n]*\r\n/.exec(buf)) {
+        buf = buf.slice(m[0].length);
+        if (m[2] === ' ') replies.push(m[0].trim());
+      }
+    });
+    let seen = 0;
+    const next = () => waitUntil(() => (replies.length > seen ? replies[seen++] : undefined), 5000, 'a reply from serve');
+    const cmd = (line: string) => { s.write(`${line}\r\n`); return next(); };
+    assert.match(await next(), /^220 /);
+    await cmd('EHLO cron.client');
+    // Let the start-up pass end: the early delivery starts only when no pass runs.
+    await waitForIdleSpool(host.spool);
+    await new Promise((r) => setTimeout(r, 300));
+    const before = pf.log().length;
+    assert.match(await cmd(`MAIL FROM:<${sender}>`), /^250 /);
+    assert.match(await cmd('RCPT TO:<erin@example.net>'), /^250 /);
+    assert.match(await cmd('DATA'), /^354 /);
+    // Postfix logs "client=" once a recipient of the transaction is accepted: before our data.
+    await waitUntil(() => /client=[^\n]*sasl_method=PLAIN, sasl_username=alice\n/.test(pf.log().slice(before)), 1800,
+      'the relay transaction, opened while the client holds its data');
+    const onWire = message.toString('latin1').replace(/\n/g, '\r\n').replace(/^\./gm, '..');
+    s.write(Buffer.from(onWire, 'latin1'));
+    assert.match(await cmd('.'), /^250 /);
+    await cmd('QUIT');
+    const [erin] = await pf.waitForMail('erin@example.net', 1);
+    assertArrived(pf, erin!, sender, 'erin@example.net');
+    const ev = await waitUntil(() => delivered(host, 'erin@example.net'), 5000, 'delivered event');
+    assert.equal(ev.smtp_code, 250);
+    await waitForIdleSpool(host.spool);
+    const log = pf.log().slice(before);
+    assert.equal(log.match(/client=/g)?.length, 1, `one relay transaction:\n${log}`);
+    assert.equal(pf.mailbox('erin@example.net').length, 1, 'one copy');
+  } finally {
+    await serve.stop();
+  }
 });
 
 test('stop() leaves no Postfix process behind', async () => {
