@@ -441,6 +441,18 @@ describe('the early delivery: the relay dialogue starts at the client\'s DATA co
     assert.deepEqual([d.rcpt, d.orig_rcpt, d.via], ['ops@remote.example', 'webmaster@test.example', 'alias']);
   });
 
+  test('a bare CR in the data cannot end it at the relay (SMTP smuggling): it ends its line, the dot after it is doubled', async () => {
+    const { relay, rt, port } = await relayAndServe();
+    const c = await upToData(port, ['ops@remote.example']);
+    await until(() => relayLines(relay).includes('DATA'), 3000, 'DATA at the relay');
+    assert.match(await c.send('Subject: cr\r\n\r\nx\r.\r\nMAIL FROM:<ceo@remote.example>\r\n.\r\n'), /^250 /);
+    await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the delivery');
+    const lines = relayLines(relay);
+    assert.ok(lines.includes('x') && lines.includes('..'), lines.join(' | '));
+    assert.ok(!lines.some((l) => l.includes('\r')), 'no bare CR reached the relay');
+    await c.cmd('QUIT');
+  });
+
   test('listener.early_delivery = false: the relay hears of the message only after the commit, the usual way', async () => {
     const relay = await startRawSmtp((c) => smtpSession(c));
     cleanups.push(() => relay.close());

@@ -603,15 +603,34 @@ test('early delivery: a message whose envelope sender differs from the one prepa
   assert.equal(r.transcripts.flat().filter((l) => l === '.').length, 1, 'delivered once');
 });
 
-test('the early delivery\'s data on the wire: CRLF line ends, leading dots doubled, a final dot line', () => {
+test('the early delivery\'s data on the wire is byte for byte what nodemailer sends: CRLF, leading dots doubled, no bare CR left (SMTP smuggling)', async () => {
+  const { default: DataStream } = await import('nodemailer/lib/smtp-connection/data-stream') as unknown as { default: new () => import('node:stream').Transform };
+  const nodemailer = (raw: Buffer) => new Promise<Buffer>((resolve, reject) => {
+    const ds = new DataStream();
+    const out: Buffer[] = [];
+    ds.on('data', (c: Buffer) => out.push(c));
+    ds.on('end', () => resolve(Buffer.concat(out)));
+    ds.on('error', reject);
+    ds.end(raw);
+  });
   const wire = (s: string) => dataOnWire(Buffer.from(s, 'latin1')).toString('latin1');
   assert.equal(wire('a\nb\n'), 'a\r\nb\r\n.\r\n');
   assert.equal(wire('a\r\nb\r\n'), 'a\r\nb\r\n.\r\n', 'CRLF kept as it is');
   assert.equal(wire('.a\n..b\nc.d\n.\n'), '..a\r\n...b\r\nc.d\r\n..\r\n.\r\n', 'every line that starts with a dot, the first too');
   assert.equal(wire('no end'), 'no end\r\n.\r\n');
-  assert.equal(wire(''), '.\r\n');
-  assert.equal(wire('a\rb\n\n'), 'a\rb\r\n\r\n.\r\n', 'a lone CR is data');
+  assert.equal(wire('a\rb\n\n'), 'a\r\nb\r\n\r\n.\r\n', 'a bare CR ends its line');
+  assert.equal(wire('x\r.\r\nMAIL FROM:<ceo@example.com>\r\n'), 'x\r\n..\r\nMAIL FROM:<ceo@example.com>\r\n.\r\n',
+    'the smuggling sequence CR . CR LF is stuffed: no end of data in the middle');
   assert.equal(wire('\xe9t\xe9\n'), '\xe9t\xe9\r\n.\r\n', '8-bit bytes unchanged');
+  // The same bytes as the normal path for crafted and random input.
+  const cases = ['', '.', '\r', '\n', '\r\r.', '.\r.\n.', 'a\n.\r\n.\r.\r\n', 'end\r', '\n\r\n.\n\r'];
+  let seed = 7;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed; };
+  for (let n = 0; n < 300; n++) cases.push(Array.from({ length: rnd() % 40 }, () => '.\r\nab\xe9'[rnd() % 7]).join(''));
+  for (const c of cases) {
+    const raw = Buffer.from(c, 'latin1');
+    assert.deepEqual(dataOnWire(raw), await nodemailer(raw), JSON.stringify(c));
+  }
 });
 
 test('a relay that answers MAIL FROM with an intermediate 354: deferred, never counted as sent (normal and early delivery)', async () => {

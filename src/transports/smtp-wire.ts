@@ -13,33 +13,48 @@
  * reply, in order (several outstanding only with PIPELINING) (multi-line replies joined) or by a ClientError (the shape
  * smtp-reply.ts maps): ETIMEDOUT after `timeoutMs` without the reply,
  * ECONNECTION when the socket closes, EPROTOCOL for a reply nobody asked for.
- * The data goes out with LF line ends made CRLF and leading dots doubled, as
- * nodemailer's DataStream does, then "." on its own line. release() takes the
+ * The data goes out exactly as nodemailer's DataStream sends it (dataOnWire). release() takes the
  * listeners off again, so the socket can go back to nodemailer.
  */
 import type { Socket } from 'node:net';
 import type { ClientError } from './smtp-reply.js';
 
-/** The message as SMTP data: CRLF line ends, leading dots doubled, then "." on its own line. Pure. */
+const CR = 0x0d;
+const LF = 0x0a;
+const DOT = 0x2e;
+/** "No byte before": the start of the data. */
+const NONE = -1;
+
+/**
+ * The message as SMTP data, byte for byte what nodemailer's DataStream sends on the normal path
+ * (a test compares the two): a bare LF or a bare CR becomes CRLF, a dot that starts a line (also
+ * one after a bare CR) is doubled, then "." on its own line. A bare CR must not stay one: a relay
+ * that takes it for a line end would read "\r.\r" as the end of the data, and what follows as a
+ * second message of the sender's making on our authenticated session (SMTP smuggling). Pure.
+ */
 export function dataOnWire(raw: Buffer): Buffer {
-  let extra = 5;
-  for (let i = 0, lineStart = true; i < raw.length; i++) {
-    const b = raw[i]!;
-    if ((lineStart && b === 0x2e) || (b === 0x0a && (i === 0 || raw[i - 1] !== 0x0d))) extra++;
-    lineStart = b === 0x0a;
-  }
-  const out = Buffer.allocUnsafe(raw.length + extra);
+  const added = (prev: number, b: number) =>
+    (prev === CR && b !== LF ? (b === DOT ? 2 : 1) : (b === LF && prev !== CR) || (b === DOT && (prev === LF || prev === NONE)) ? 1 : 0);
+  let size = raw.length;
+  for (let i = 0; i < raw.length; i++) size += added(i ? raw[i - 1]! : NONE, raw[i]!);
+  const last = raw.length ? raw[raw.length - 1]! : NONE;
+  const end = last === LF ? '.\r\n' : last === CR ? '\n.\r\n' : '\r\n.\r\n';
+  const out = Buffer.allocUnsafe(size + end.length);
   let o = 0;
-  let lineStart = true;
   for (let i = 0; i < raw.length; i++) {
+    const prev = i ? raw[i - 1]! : NONE;
     const b = raw[i]!;
-    if (lineStart && b === 0x2e) out[o++] = 0x2e;
-    if (b === 0x0a && (i === 0 || raw[i - 1] !== 0x0d)) out[o++] = 0x0d;
+    if (prev === CR && b !== LF) {
+      out[o++] = LF; // the bare CR before this byte ends its line
+      if (b === DOT) out[o++] = DOT;
+    } else if (b === LF && prev !== CR) {
+      out[o++] = CR;
+    } else if (b === DOT && (prev === LF || prev === NONE)) {
+      out[o++] = DOT;
+    }
     out[o++] = b;
-    lineStart = b === 0x0a;
   }
-  if (!lineStart) { out[o++] = 0x0d; out[o++] = 0x0a; }
-  out[o++] = 0x2e; out[o++] = 0x0d; out[o++] = 0x0a;
+  o += out.write(end, o, 'latin1');
   return out.subarray(0, o);
 }
 
