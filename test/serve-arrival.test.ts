@@ -453,6 +453,30 @@ describe('the early delivery: the relay dialogue starts at the client\'s DATA co
     await c.cmd('QUIT');
   });
 
+  test('rewrite_from and force_sender hold on the early path: the approved sender in MAIL FROM and From, the original still visible', async () => {
+    for (const key of ['rewriteFrom', 'forceSender'] as const) {
+      const ended: number[] = [];
+      const relay = Object.assign(await startRawSmtp(async (c) => { await smtpSession(c); ended.push(1); }), { ended });
+      cleanups.push(() => relay.close());
+      const { daemon, rt } = await serve(relay, 5000, (config) => { (config.transports.relay as unknown as Record<string, unknown>)[key] = 'alerts@remote.example'; });
+      const c = await upToData(daemon.addresses[0]!.port, ['ops@remote.example']);
+      await until(() => relayLines(relay).includes('DATA'), 3000, 'DATA at the relay');
+      assert.equal(relayLines(relay).find((l) => l.startsWith('MAIL')), 'MAIL FROM:<alerts@remote.example> BODY=8BITMIME', key);
+      assert.match(await c.send('From: root (Cron Daemon)\r\nSubject: approved\r\n\r\nhello\r\n.\r\n'), /^250 /);
+      await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the delivery');
+      const from = relayLines(relay).filter((l) => l.startsWith('From:'));
+      if (key === 'rewriteFrom') {
+        assert.equal(from.length, 1);
+        assert.match(from[0]!, /<alerts@remote\.example>$/, 'the From a strict relay accepts');
+        assert.match(from[0]!, /"root@test\.example \(Cron Daemon\)"/, 'the original sender still visible');
+      } else {
+        assert.deepEqual(from, ['From: root@test.example (Cron Daemon)'], 'force_sender changes the envelope only');
+      }
+      assert.equal(relay.connections, 1);
+      await c.cmd('QUIT');
+    }
+  });
+
   test('listener.early_delivery = false: the relay hears of the message only after the commit, the usual way', async () => {
     const relay = await startRawSmtp((c) => smtpSession(c));
     cleanups.push(() => relay.close());
