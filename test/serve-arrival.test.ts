@@ -524,6 +524,39 @@ describe('the early delivery: the relay dialogue starts at the client\'s DATA co
     assert.equal(relay.connections, 2);
   });
 
+  test('a local client that keeps abandoning its data cannot make serve churn connections to the relay: the early delivery rests after one', async () => {
+    const { relay, rt, port } = await relayAndServe();
+    for (let i = 0; i < 5; i++) {
+      const c = await upToData(port, [`churn${i}@remote.example`]);
+      void c.send('Subject: half a message\r\n');
+      c.destroy();
+      await c.closed;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await until(() => relay.ended.length === relay.connections, 3000, 'the relay connections closed');
+    assert.equal(relay.connections, 1, 'one relay connection abandoned, not one per client');
+    assert.equal(relayLines(relay).filter((l) => l === 'DATA').length, 1);
+    // Nothing is lost meanwhile: a whole message goes the usual way.
+    assert.match(await submit(port, 'whole@remote.example'), /^250 /);
+    await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the next message');
+  });
+
+  test('a client that stalls past the wait and then completes: delivered the usual way, and the next client gets no early transaction either (the rest)', async () => {
+    const { relay, rt, port } = await relayAndServe();
+    const a = await upToData(port, ['slow@remote.example']);
+    await until(() => relay.ended.length === 1, 4000, 'the stalled transaction abandoned after EARLY_DELIVERY_WAIT_MS');
+    assert.match(await a.send('Subject: late\r\n\r\nhello\r\n.\r\n'), /^250 /);
+    await until(() => rt.log.events.some((e) => e.event === 'delivered'), 3000, 'the slow one, the usual way');
+    await a.cmd('QUIT');
+    const dataBefore = relayLines(relay).filter((l) => l === 'DATA').length;
+    const b = await upToData(port, ['next@remote.example']);
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(relayLines(relay).filter((l) => l === 'DATA').length, dataBefore, 'no early DATA during the rest');
+    assert.match(await b.send('Subject: next\r\n\r\nhello\r\n.\r\n'), /^250 /);
+    await until(() => rt.log.events.filter((e) => e.event === 'delivered').length === 2, 3000, 'the next one');
+    await b.cmd('QUIT');
+  });
+
   test('a client that stalls in its data does not hold the relay: another message takes the connection at once', async () => {
     const { relay, rt, port } = await relayAndServe();
     const a = await upToData(port, ['slow@remote.example']);

@@ -137,6 +137,14 @@ export const TRANSPORT_KEEP_IDLE_MS = 5_000;
  * its head start. Another delivery that needs the connection meanwhile abandons it at once.
  */
 export const EARLY_DELIVERY_WAIT_MS = 2_000;
+/**
+ * After an early relay transaction is abandoned (its connection closed before the final dot), no
+ * new one starts for this long. Each abandoned one costs a relay connection (a TLS handshake and
+ * an AUTH at the smarthost); without the rest a local client that keeps sending DATA and
+ * hanging up could make serve open connection after connection to the relay, and get its
+ * account throttled. Messages meanwhile go the usual way.
+ */
+export const EARLY_DELIVERY_REST_MS = 30_000;
 /** A kept connection is closed at the end of the first pass after this age, as Postfix's smtp_connection_reuse_time_limit. */
 export const TRANSPORT_KEEP_MAX_AGE_MS = 300_000;
 /** Bytes of just-accepted messages serve keeps in memory for their first delivery (read back from the spool beyond that). */

@@ -17,7 +17,9 @@
  *   whenever the message does not come (refused, client gone, stalled past
  *   EARLY_DELIVERY_WAIT_MS, or another message needs the connection first),
  *   the relay transaction is abandoned: the connection is closed before the
- *   final dot, so the relay has nothing, and the pass delivers as usual.
+ *   final dot, so the relay has nothing, and the pass delivers as usual. After
+ *   an abandoned one none starts for EARLY_DELIVERY_REST_MS: a client that
+ *   keeps hanging up cannot make serve churn connections to the relay.
  * - Planned from what is already in memory (the aliases file and passwd are
  *   only stat'ed while unchanged), so the plan is ready before a fast client's
  *   data is in; when it is not (the pass has begun), there is no early
@@ -29,6 +31,7 @@
  *   should the fsync fail or serve die in between, the client (no 250) sends
  *   again: a second copy, never a loss.
  */
+import { EARLY_DELIVERY_REST_MS } from '../config/defaults.js';
 import type { Config } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { Envelope } from '../spool/types.js';
@@ -95,17 +98,30 @@ export class EarlyStart implements EarlyHandle {
 }
 
 export class EarlyDeliveries {
+  /** No early delivery before this time (ms): one was abandoned (EARLY_DELIVERY_REST_MS). */
+  private restUntil = 0;
+
   constructor(private readonly o: EarlyDeliveriesOptions) {}
 
   /** At the client's DATA command. Null when an early delivery is not for this message. */
   start(sender: string, recipients: string[]): EarlyStart | null {
     if (!this.o.config().listener.earlyDelivery || !this.o.idle() || recipients.length === 0) return null;
+    if (Date.now() < this.restUntil) return null;
     const start = new EarlyStart(this.o.config(), sender, [...recipients]);
     this.begin(start).catch((e: unknown) => {
       this.o.log.verbose(`early delivery not started: ${(e as Error).message}`);
       start.attach(null);
     });
     return start;
+  }
+
+  /**
+   * A relay transaction was abandoned (the client went or stalled, its message was refused, or
+   * the relay could not be reached): each costs a relay connection, so none for a while.
+   */
+  private rest(): void {
+    this.restUntil = Date.now() + EARLY_DELIVERY_REST_MS;
+    this.o.log.verbose(`early delivery: a relay transaction was abandoned; none for ${EARLY_DELIVERY_REST_MS / 1000} s`);
   }
 
   private async begin(start: EarlyStart): Promise<void> {
@@ -122,7 +138,7 @@ export class EarlyDeliveries {
       const transport = await pool.get(only[0]);
       delivery = !start.decided && transport.prepare ? transport.prepare(start.sender, only[1]) : null;
     } finally {
-      if (delivery) void delivery.ended.finally(() => this.o.kept.giveBack());
+      if (delivery) void delivery.ended.then((abandoned) => { if (abandoned) this.rest(); }).finally(() => this.o.kept.giveBack());
       else this.o.kept.giveBack();
     }
     start.attach(delivery);

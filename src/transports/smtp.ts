@@ -191,7 +191,7 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
         hand(same ? msg : null);
       },
       drop: () => hand(null),
-      ended: entry.results.then(() => undefined),
+      ended: entry.results.then((r) => r === null),
     };
   }
 

@@ -78,8 +78,11 @@ export interface EarlyDelivery {
   supply(msg: OutgoingMessage): void;
   /** The message will not come (refused, client gone): the transaction is abandoned. Idempotent. */
   drop(): void;
-  /** Settles when the transaction has ended (handed over, refused or abandoned). */
-  readonly ended: Promise<void>;
+  /**
+   * Settles when the transaction has ended: false when the message was handed over (the relay
+   * took it or refused it), true when it was not (abandoned, or no connection to the relay).
+   */
+  readonly ended: Promise<boolean>;
 }
 
 export interface TransportContext {
