@@ -10,10 +10,11 @@
  * (docs/benchmarks.md).
  *
  * Guarantees: each command (or the message data) is answered by one whole
- * reply, in order (several outstanding only with PIPELINING) (multi-line replies joined) or by a ClientError (the shape
- * smtp-reply.ts maps): ETIMEDOUT after `timeoutMs` without the reply,
- * ECONNECTION when the socket closes, EPROTOCOL for a reply nobody asked for.
- * The data goes out exactly as nodemailer's DataStream sends it (dataOnWire). release() takes the
+ * reply (multi-line replies joined), in order (several outstanding only with
+ * PIPELINING), or by a ClientError (the shape smtp-reply.ts maps): ETIMEDOUT
+ * after `timeoutMs` without the reply, ECONNECTION when the socket closes,
+ * EPROTOCOL for a reply nobody asked for. The data goes out exactly as
+ * nodemailer's DataStream sends it (dataOnWire). release() takes the
  * listeners off again, so the socket can go back to nodemailer.
  */
 import type { Socket } from 'node:net';
@@ -33,29 +34,33 @@ const NONE = -1;
  * second message of the sender's making on our authenticated session (SMTP smuggling). Pure.
  */
 export function dataOnWire(raw: Buffer): Buffer {
-  const added = (prev: number, b: number) =>
-    (prev === CR && b !== LF ? (b === DOT ? 2 : 1) : (b === LF && prev !== CR) || (b === DOT && (prev === LF || prev === NONE)) ? 1 : 0);
+  // Two passes over the same rule: the exact size first (a message may be megabytes), then the bytes.
   let size = raw.length;
-  for (let i = 0; i < raw.length; i++) size += added(i ? raw[i - 1]! : NONE, raw[i]!);
+  for (let i = 0; i < raw.length; i++) size += inserted(i ? raw[i - 1]! : NONE, raw[i]!).length;
   const last = raw.length ? raw[raw.length - 1]! : NONE;
   const end = last === LF ? '.\r\n' : last === CR ? '\n.\r\n' : '\r\n.\r\n';
   const out = Buffer.allocUnsafe(size + end.length);
   let o = 0;
   for (let i = 0; i < raw.length; i++) {
-    const prev = i ? raw[i - 1]! : NONE;
-    const b = raw[i]!;
-    if (prev === CR && b !== LF) {
-      out[o++] = LF; // the bare CR before this byte ends its line
-      if (b === DOT) out[o++] = DOT;
-    } else if (b === LF && prev !== CR) {
-      out[o++] = CR;
-    } else if (b === DOT && (prev === LF || prev === NONE)) {
-      out[o++] = DOT;
-    }
-    out[o++] = b;
+    for (const x of inserted(i ? raw[i - 1]! : NONE, raw[i]!)) out[o++] = x;
+    out[o++] = raw[i]!;
   }
   o += out.write(end, o, 'latin1');
   return out.subarray(0, o);
+}
+
+const NOTHING: readonly number[] = [];
+const INSERT_CR: readonly number[] = [CR];
+const INSERT_LF: readonly number[] = [LF];
+const INSERT_LF_DOT: readonly number[] = [LF, DOT];
+const INSERT_DOT: readonly number[] = [DOT];
+
+/** The bytes that go before `b` on the wire, given the byte before it (DataStream's rule). */
+function inserted(prev: number, b: number): readonly number[] {
+  if (prev === CR && b !== LF) return b === DOT ? INSERT_LF_DOT : INSERT_LF; // a bare CR ends its line
+  if (b === LF && prev !== CR) return INSERT_CR;
+  if (b === DOT && (prev === LF || prev === NONE)) return INSERT_DOT;
+  return NOTHING;
 }
 
 /** A reply is at most this long; a hostile relay must not fill the memory. */

@@ -140,6 +140,16 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
     return again.s.send(sender, rcpts, raw, dsn, gate);
   }
 
+  /** The envelope sender the relay gets: force_sender, else rewrite_from (its approved sender), else the message's. */
+  function relaySender(envelopeSender: string): string {
+    return cfg.forceSender ?? cfg.rewriteFrom ?? envelopeSender;
+  }
+
+  /** The message as the relay gets it: with rewrite_from, the From header is the approved address. */
+  function relayData(msg: OutgoingMessage): Buffer {
+    return cfg.rewriteFrom ? rewriteFrom(msg.raw, cfg.rewriteFrom, ctx.config.general.hostname).raw : msg.raw;
+  }
+
   /**
    * The early delivery started by prepare(): the id of its message once supplied, its results, and
    * how to abandon it while it still waits for its message.
@@ -153,7 +163,7 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
    * (connection closed before the dot) on drop() or after EARLY_DELIVERY_WAIT_MS.
    */
   function prepare(envelopeSender: string, rcpts: string[]): EarlyDelivery | null {
-    const sender = cfg.forceSender ?? cfg.rewriteFrom ?? envelopeSender;
+    const sender = relaySender(envelopeSender);
     const good = [...new Set(rcpts)];
     if (openFailure || (early && !early.settled) || good.length === 0 || BAD_ADDRESS.test(sender)
       || good.some((r) => r === '' || BAD_ADDRESS.test(r))) return null;
@@ -168,7 +178,7 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
       const msg = await message;
       if (!txn) return null;
       if (!msg) { txn.drop(); return null; }
-      return txn.finish(cfg.rewriteFrom ? rewriteFrom(msg.raw, cfg.rewriteFrom, ctx.config.general.hostname).raw : msg.raw);
+      return txn.finish(relayData(msg));
     }).catch(() => null).finally(() => { entry.settled = true; });
     queue = entry.results;
     early = entry;
@@ -187,7 +197,7 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
       },
       supply(msg) {
         // DSN parameters (sendmail -N/-R/-V) go in MAIL FROM and RCPT TO: such a message goes the normal way.
-        const same = msg.id === entry.id && (cfg.forceSender ?? cfg.rewriteFrom ?? msg.envelope.sender) === sender && dsnOf(msg) === undefined;
+        const same = msg.id === entry.id && relaySender(msg.envelope.sender) === sender && dsnOf(msg) === undefined;
         hand(same ? msg : null);
       },
       drop: () => hand(null),
@@ -217,9 +227,8 @@ export function createSmtpTransport(cfg: SmtpTransportConfig, ctx: TransportCont
   }
 
   async function deliverNormally(msg: OutgoingMessage, rcpts: string[]): Promise<RecipientResult[]> {
-    // rewrite_from: the relay accepts only its approved sender, in the From header and the envelope.
-    const sender = cfg.forceSender ?? cfg.rewriteFrom ?? msg.envelope.sender;
-    const raw = cfg.rewriteFrom ? rewriteFrom(msg.raw, cfg.rewriteFrom, ctx.config.general.hostname).raw : msg.raw;
+    const sender = relaySender(msg.envelope.sender);
+    const raw = relayData(msg);
     if (BAD_ADDRESS.test(sender)) {
       return allRecipients(rcpts, { outcome: 'failed', dsn: '5.1.7', text: `envelope sender ${JSON.stringify(sender)} cannot be sent over SMTP` });
     }
